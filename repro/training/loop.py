@@ -1,0 +1,296 @@
+"""Adam(W) training that records its trajectory and survives interruption.
+
+One function, :func:`train`, runs fine-tuning (``init="pretrained"``) and from-scratch training
+(``init="scratch"``) with the same code: linear warm-up then linear decay, gradient clipping, bf16 autocast on
+CUDA and float32 on the CPU. It records the per-step training loss, dev loss/accuracy at a fixed cadence, and
+parameter snapshots θ_t for trajectory projection.
+
+Determinism and resumption: every random source is derived from the config's seed -- the data order of epoch e
+from ``(seed, e)``, dropout from a private copy of the global RNG state that is saved in each checkpoint -- so a
+run killed at any point and resumed from its last checkpoint ends bitwise equal to an uninterrupted run on the
+CPU. The caller's global RNG state is left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from repro import provenance
+from repro.config import TrainConfig
+from repro.errors import OutOfMemoryError, TrainingDivergedError
+from repro.storage import from_json_dict, read_json, to_json_dict, write_json
+from repro.training.run import EvalRecord, TrainMetrics, TrainRun, run_dir_for
+from repro.training.snapshots import model_params, save_delta_snapshot, save_params, snapshot_steps
+
+Batch = dict[str, torch.Tensor]
+
+
+def model_inputs(batch: Batch) -> Batch:
+    return {k: v for k, v in batch.items() if k != "labels"}
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def evaluate_batches(model: nn.Module, batches: Sequence[Batch], device: torch.device) -> tuple[float, float]:
+    """Example-weighted mean cross-entropy and accuracy in eval mode (the model's mode is restored)."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct, n = 0.0, 0, 0
+    for batch in batches:
+        batch = to_device(batch, device)
+        with _autocast(device):
+            logits = model(**model_inputs(batch)).logits
+        logits = logits.float()
+        total_loss += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
+        correct += (logits.argmax(-1) == batch["labels"]).sum().item()
+        n += batch["labels"].numel()
+    model.train(was_training)
+    return total_loss / max(n, 1), correct / max(n, 1)
+
+
+def _autocast(device: torch.device) -> Any:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """BERT's convention: no weight decay on biases and LayerNorm weights."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _lr_lambda(total: int, warmup: int):  # noqa: ANN202 - closure for LambdaLR
+    def f(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return f
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def _eval_steps(steps_per_epoch: int, epochs: int, per_epoch: int) -> set[int]:
+    steps = {0}
+    for e in range(epochs):
+        for k in range(1, per_epoch + 1):
+            steps.add(e * steps_per_epoch + round(k * steps_per_epoch / per_epoch))
+    return steps
+
+
+def load_data(cfg: TrainConfig, data_dir: str | Path | None, cache_dir: str | Path | None = None):  # noqa: ANN201
+    """(task spec, tokenized train split, tokenized dev split) exactly as the run with this config sees them."""
+    from repro.data import get_task, prepare_split
+    from repro.models import load_tokenizer
+
+    task = get_task(cfg.task)
+    tok = load_tokenizer(cfg.model)
+    common = dict(tokenizer_id=cfg.model, max_length=cfg.max_length, data_dir=data_dir, cache_dir=cache_dir)
+    train = prepare_split(task, task.train_split, tok, subset_size=cfg.train_size, subset_seed=cfg.data_seed, **common)
+    dev = prepare_split(task, task.dev_split, tok, subset_size=cfg.dev_size, subset_seed=cfg.data_seed + 1, **common)
+    return task, train, dev
+
+
+def train(
+    cfg: TrainConfig,
+    out: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    _stop_after_step: int | None = None,
+) -> TrainRun:
+    """Train (or resume, or reuse) the run for ``cfg`` under ``out``; returns the finished run.
+
+    Raises :class:`TrainingDivergedError` when the loss is not finite; the state at that step and the metrics
+    up to it are saved in the run directory first, and calling again raises the same error without retraining.
+    ``_stop_after_step`` simulates a kill (tests only).
+    """
+    from repro.models import load_model
+
+    run_dir = run_dir_for(Path(out), cfg)
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.exists():
+        run = TrainRun.load(run_dir)
+        if run.metrics.status == "diverged":
+            raise TrainingDivergedError(run.metrics.message)
+        return run
+
+    device = torch.device(device) if device is not None else provenance.default_device()
+    task, train_split, dev_split = load_data(cfg, data_dir, cache_dir)
+    dev_batches = [to_device(b, device) for b in dev_split.batches(128, sort_by_length=True)]
+    attn = "sdpa" if device.type == "cuda" else "eager"
+    model = load_model(cfg.model, cfg.init, task.num_labels, cfg.seed, attn_implementation=attn).to(device)
+
+    h = cfg.hyper
+    steps_per_epoch = math.ceil(len(train_split) / h.batch_size)
+    total = steps_per_epoch * h.epochs
+    warmup = int(h.warmup_ratio * total)
+    opt = torch.optim.AdamW(
+        _param_groups(model, h.weight_decay), lr=h.learning_rate, betas=(h.adam_beta1, h.adam_beta2), eps=h.adam_eps,
+        fused=device.type == "cuda",
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, warmup))
+    snaps = snapshot_steps(total, cfg.snapshots)
+    eval_at = _eval_steps(steps_per_epoch, h.epochs, max(1, cfg.evals_per_epoch))
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / "checkpoint.pt"
+    state: dict[str, Any] = {"train_loss": [], "learning_rate": [], "grad_norm": [], "evals": [], "wall": 0.0}
+    step = 0
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(cfg.seed + 7919)  # dropout stream; restored from the checkpoint on resume
+        if ckpt_path.exists():
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+            torch.set_rng_state(ck["rng"])
+            if device.type == "cuda" and "cuda_rng" in ck:
+                torch.cuda.set_rng_state(ck["cuda_rng"], device)
+            state = json.loads(ck["state_json"])
+            step = int(ck["step"])
+        else:
+            write_json(run_dir / "config.json", {"config": cfg, "provenance": provenance.collect(device)})
+            theta0 = model_params(model)
+            save_params(run_dir / "theta0.safetensors", theta0)
+        theta0 = None  # loaded lazily for delta snapshots
+
+        def record_eval(at: int) -> None:
+            dev_loss, dev_acc = evaluate_batches(model, dev_batches, device)
+            since = [x for x in state["train_loss"][state.get("last_eval_step", 0):]]
+            state["evals"].append(to_json_dict(EvalRecord(
+                step=at, epoch=at / steps_per_epoch, dev_loss=dev_loss, dev_accuracy=dev_acc,
+                train_loss_epoch=sum(since) / len(since) if since else None,
+            )))
+            state["last_eval_step"] = at
+
+        def snapshot(at: int) -> None:
+            nonlocal theta0
+            if at == 0 or at == total:
+                return  # θ0 / θ1 are stored in full precision
+            if theta0 is None:
+                from repro.training.snapshots import load_params
+
+                theta0 = load_params(run_dir / "theta0.safetensors")
+            save_delta_snapshot(run_dir / "snapshots" / f"step_{at:07d}.safetensors", model_params(model), theta0)
+
+        def checkpoint(at: int) -> None:
+            from repro.storage import atomic_save
+
+            ck = {
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "rng": torch.get_rng_state(), "step": at, "state_json": json.dumps(state),
+            }
+            if device.type == "cuda":
+                ck["cuda_rng"] = torch.cuda.get_rng_state(device)
+            atomic_save(ckpt_path, lambda tmp: torch.save(ck, tmp))
+
+        if step == 0 and not state["evals"]:
+            record_eval(0)
+        model.train()
+        t_start = time.perf_counter()
+        bar = _progress(total, step, f"{cfg.task}/{cfg.init}/seed{cfg.seed}", progress)
+        try:
+            for epoch in range(step // steps_per_epoch, h.epochs):
+                batches = train_split.batches(h.batch_size, shuffle=True, generator=_epoch_generator(cfg.seed, epoch))
+                for i, batch in enumerate(batches):
+                    global_step = epoch * steps_per_epoch + i + 1
+                    if global_step <= step:
+                        continue
+                    batch = to_device(batch, device)
+                    with _autocast(device):
+                        logits = model(**model_inputs(batch)).logits
+                    loss = F.cross_entropy(logits.float(), batch["labels"])
+                    if not torch.isfinite(loss):
+                        _diverged(run_dir, model, state, global_step, steps_per_epoch, total, snaps, train_split,
+                                  dev_split, task.num_labels, float(loss.item()), cfg)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), h.max_grad_norm)
+                    state["learning_rate"].append(sched.get_last_lr()[0])
+                    opt.step()
+                    sched.step()
+                    step = global_step
+                    state["train_loss"].append(loss.item())
+                    state["grad_norm"].append(float(gnorm))
+                    if step in eval_at:
+                        record_eval(step)
+                    if step in snaps:
+                        snapshot(step)
+                    if step % cfg.checkpoint_every == 0 and step < total:
+                        state["wall"] += time.perf_counter() - t_start
+                        t_start = time.perf_counter()
+                        checkpoint(step)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+                    if _stop_after_step is not None and step >= _stop_after_step:
+                        raise KeyboardInterrupt(f"simulated interruption after step {step}")
+        except torch.cuda.OutOfMemoryError as e:  # pragma: no cover - GPU only
+            raise OutOfMemoryError(
+                f"out of GPU memory at batch size {h.batch_size}, max length {cfg.max_length}: lower "
+                "`--set pretrained.batch_size=...`/`scratch.batch_size=...` or `--set max_length=...`; completed "
+                f"work up to the last checkpoint is kept in {run_dir}"
+            ) from e
+        finally:
+            bar.close()
+        state["wall"] += time.perf_counter() - t_start
+        save_params(run_dir / "theta1.safetensors", model_params(model))
+
+    metrics = TrainMetrics(
+        status="complete", total_steps=total, steps_per_epoch=steps_per_epoch, train_loss=state["train_loss"],
+        learning_rate=state["learning_rate"], grad_norm=state["grad_norm"],
+        evals=[from_json_dict(EvalRecord, e) for e in state["evals"]], snapshot_steps=snaps,
+        wall_seconds=state["wall"], num_train=len(train_split), num_dev=len(dev_split), num_labels=task.num_labels,
+    )
+    write_json(metrics_path, metrics)
+    ckpt_path.unlink(missing_ok=True)
+    return TrainRun(run_dir, cfg, metrics)
+
+
+def _diverged(run_dir: Path, model: nn.Module, state: dict[str, Any], step: int, spe: int, total: int,
+              snaps: list[int], train_split: Any, dev_split: Any, num_labels: int, loss: float,
+              cfg: TrainConfig) -> None:
+    msg = (
+        f"training loss became {loss} at step {step} ({cfg.task}, {cfg.init}, seed {cfg.seed}, learning rate "
+        f"{cfg.hyper.learning_rate}). The parameters at that step are in {run_dir / 'diverged.safetensors'}. "
+        "Lower the learning rate (e.g. `--set scratch.learning_rate=5e-5`) or the gradient-clipping norm."
+    )
+    save_params(run_dir / "diverged.safetensors", model_params(model))
+    metrics = TrainMetrics(
+        status="diverged", total_steps=total, steps_per_epoch=spe, train_loss=state["train_loss"] + [loss],
+        learning_rate=state["learning_rate"], grad_norm=state["grad_norm"],
+        evals=[from_json_dict(EvalRecord, e) for e in state["evals"]], snapshot_steps=[s for s in snaps if s < step],
+        wall_seconds=state["wall"], num_train=len(train_split), num_dev=len(dev_split), num_labels=num_labels,
+        message=msg,
+    )
+    write_json(run_dir / "metrics.json", metrics)
+    raise TrainingDivergedError(msg)
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool):  # noqa: ANN202
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def read_metrics(run_dir: Path) -> TrainMetrics:
+    return from_json_dict(TrainMetrics, read_json(run_dir / "metrics.json"))
