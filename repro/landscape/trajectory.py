@@ -1,0 +1,60 @@
+"""Projection of training snapshots onto the plane θ1 + span(δ1, δ2) (paper §5, Figure 4).
+
+The coordinates are the least-squares solution of G·c = [⟨θ_t−θ1, δ1⟩, ⟨θ_t−θ1, δ2⟩] with the 2×2 Gram matrix G, so
+they are right even when δ1 and δ2 are not orthogonal (δ1 and a cross-task δ2 usually are not: they share the
+pre-training start). Each point also carries its off-plane residual: a projection says little about a trajectory
+that mostly leaves the plane, and the relative residual makes that visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from repro.landscape.params import ParamVector
+
+
+@dataclass(frozen=True)
+class TrajectoryProjection:
+    """Coordinates (α_t, β_t) of θ_t ≈ θ1 + α_t d1 + β_t d2; ``residual`` = ‖θ_t − projection‖ and
+    ``relative_residual`` = residual / ‖θ_t − θ1‖ (0 where θ_t = θ1)."""
+
+    alphas: tuple[float, ...]
+    betas: tuple[float, ...]
+    residual: tuple[float, ...]
+    relative_residual: tuple[float, ...]
+    steps: tuple[int, ...] = ()
+    gram: tuple[tuple[float, float], tuple[float, float]] = ((1.0, 0.0), (0.0, 1.0))
+
+
+def project_onto_plane(
+    snapshots: Sequence[ParamVector],
+    origin: ParamVector,
+    d1: ParamVector,
+    d2: ParamVector,
+    *,
+    steps: Sequence[int] = (),
+) -> TrajectoryProjection:
+    """Least-squares coordinates of each snapshot in the affine plane origin + span(d1, d2) (float64 dots)."""
+    g = np.array([[d1.dot(d1), d1.dot(d2)], [d2.dot(d1), d2.dot(d2)]], dtype=np.float64)
+    if np.linalg.matrix_rank(g) < 2:
+        raise ValueError("d1 and d2 are linearly dependent (or zero); the plane is not defined")
+    alphas, betas, res, rel = [], [], [], []
+    for s in snapshots:
+        r = s - origin
+        rhs = np.array([r.dot(d1), r.dot(d2)], dtype=np.float64)
+        a, b = np.linalg.solve(g, rhs)
+        rr = r.dot(r)
+        # ‖r − a d1 − b d2‖² = ‖r‖² − cᵀ rhs at the least-squares solution; recompute directly for accuracy
+        off = r.clone().axpy_(-a, d1).axpy_(-b, d2)
+        resid = off.norm()
+        alphas.append(float(a))
+        betas.append(float(b))
+        res.append(resid)
+        rel.append(resid / np.sqrt(rr) if rr > 0 else 0.0)
+    return TrajectoryProjection(
+        tuple(alphas), tuple(betas), tuple(res), tuple(rel), tuple(int(x) for x in steps),
+        ((float(g[0, 0]), float(g[0, 1])), (float(g[1, 0]), float(g[1, 1]))),
+    )
