@@ -1,0 +1,158 @@
+"""Linear operators: what a matrix-vector product is. Algorithms (Lanczos, power iteration, trace) see only this.
+
+:class:`HessianOperator` is the Hessian of the example-weighted mean loss over fixed batches with respect to a
+parameter group (the other parameters are held fixed), applied by double backward. It needs eager attention: the
+fused SDPA kernels have no second derivative. The model is put in eval mode (dropout would make H random).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from repro.landscape.evaluate import Batch, LossFn, classification_loss
+from repro.landscape.params import ParamVector, model_params
+
+
+class Operator(ABC):
+    """A symmetric linear map on flat vectors of length ``size``; counts its matvecs."""
+
+    size: int
+    dtype: torch.dtype
+    device: torch.device
+
+    def __init__(self) -> None:
+        self.num_matvecs = 0
+
+    @abstractmethod
+    def _matvec(self, v: Tensor) -> Tensor: ...
+
+    def matvec(self, v: Tensor) -> Tensor:
+        if v.shape != (self.size,):
+            raise ValueError(f"expected a vector of shape ({self.size},), got {tuple(v.shape)}")
+        self.num_matvecs += 1
+        return self._matvec(v)
+
+
+class LambdaOperator(Operator):
+    """An operator from a function, or from an explicit (symmetric) matrix: makes algorithms testable."""
+
+    def __init__(self, fn: Callable[[Tensor], Tensor] | Tensor, size: int | None = None,
+                 dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> None:
+        super().__init__()
+        if isinstance(fn, Tensor):
+            mat = fn
+            self._fn: Callable[[Tensor], Tensor] = lambda v: mat @ v
+            size, dtype, device = mat.shape[0], mat.dtype, mat.device
+        else:
+            self._fn = fn
+        if size is None:
+            raise ValueError("size is required for a function operator")
+        self.size = int(size)
+        self.dtype = dtype or torch.float64
+        self.device = torch.device(device or "cpu")
+
+    def _matvec(self, v: Tensor) -> Tensor:
+        return self._fn(v)
+
+
+def _select(model: nn.Module, names: Iterable[str] | None) -> ParamVector:
+    return model_params(model, names)
+
+
+class _FrozenOthers:
+    """Context: only the selected parameters require grad (others are constants, and cheaper)."""
+
+    def __init__(self, model: nn.Module, keep: set[str]) -> None:
+        self.model, self.keep = model, keep
+        self.saved: list[tuple[Tensor, bool]] = []
+
+    def __enter__(self) -> None:
+        for n, p in self.model.named_parameters():
+            self.saved.append((p, p.requires_grad))
+            p.requires_grad_(n in self.keep)
+
+    def __exit__(self, *exc: object) -> None:
+        for p, r in self.saved:
+            p.requires_grad_(r)
+
+
+def loss_and_grad(
+    model: nn.Module, batches: Sequence[Batch], names: Iterable[str] | None = None,
+    loss_fn: LossFn = classification_loss, *, create_graph: bool = False,
+) -> tuple[float, ParamVector]:
+    """Example-weighted mean loss and its gradient w.r.t. the selected parameters (eval mode)."""
+    params = _select(model, names)
+    total = _count(batches)
+    was = model.training
+    model.eval()
+    grads = params.zeros_like()
+    loss_total = 0.0
+    try:
+        with _FrozenOthers(model, set(params.names)):
+            for b in batches:
+                ls, _, _ = loss_fn(model, b)
+                loss = ls / total
+                g = torch.autograd.grad(loss, list(params.tensors), create_graph=create_graph, allow_unused=True)
+                for acc, gi in zip(grads.tensors, g):
+                    if gi is not None:
+                        acc.add_(gi.detach())
+                loss_total += float(loss.detach())
+    finally:
+        model.train(was)
+    return loss_total, grads
+
+
+def _count(batches: Sequence[Batch]) -> int:
+    n = sum(int(b["labels"].shape[0]) for b in batches)
+    if n == 0:
+        raise ValueError("no examples")
+    return n
+
+
+class HessianOperator(Operator):
+    """v ↦ H v, H = ∇² of the mean loss over ``batches`` w.r.t. the parameters ``names`` (default: all)."""
+
+    def __init__(self, model: nn.Module, batches: Sequence[Batch], names: Iterable[str] | None = None,
+                 loss_fn: LossFn = classification_loss) -> None:
+        super().__init__()
+        self.model, self.batches, self.loss_fn = model, list(batches), loss_fn
+        self.params = _select(model, names)
+        self.size = self.params.numel()
+        self.dtype = self.params.tensors[0].dtype
+        self.device = self.params.tensors[0].device
+        self.total = _count(self.batches)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.params.names
+
+    def hvp(self, v: ParamVector) -> ParamVector:
+        """H v on structured vectors (batch by batch, so memory is one batch's double-backward graph)."""
+        params = list(self.params.tensors)
+        out = self.params.zeros_like()
+        was = self.model.training
+        self.model.eval()
+        try:
+            with _FrozenOthers(self.model, set(self.params.names)):
+                for b in self.batches:
+                    ls, _, _ = self.loss_fn(self.model, b)
+                    loss = ls / self.total
+                    g = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+                    pairs = [(gi, vi) for gi, vi in zip(g, v.tensors) if gi is not None]
+                    dot = sum((gi * vi).sum() for gi, vi in pairs)
+                    if not isinstance(dot, Tensor) or not dot.requires_grad:
+                        continue
+                    hv = torch.autograd.grad(dot, params, allow_unused=True)
+                    for acc, h in zip(out.tensors, hv):
+                        if h is not None:
+                            acc.add_(h)
+        finally:
+            self.model.train(was)
+        return out
+
+    def _matvec(self, v: Tensor) -> Tensor:
+        return self.hvp(self.params.unflatten(v.to(self.dtype))).flatten()
