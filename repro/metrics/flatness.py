@@ -1,0 +1,96 @@
+"""Flatness of a minimum from saved curves and surfaces: width of a 1-D sub-level interval, area of a 2-D basin.
+
+Both report whether the region reached the edge of the grid: then the number is only a lower bound and a claim that
+compares widths must say so (or extend the grid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class FlatnessWidth:
+    """Interval [left, right] around the curve's minimum where loss ≤ threshold (linear interpolation)."""
+
+    width: float
+    left: float
+    right: float
+    argmin: float
+    min_value: float
+    threshold: float
+    hit_left_boundary: bool
+    hit_right_boundary: bool
+
+    @property
+    def hit_boundary(self) -> bool:
+        return self.hit_left_boundary or self.hit_right_boundary
+
+
+def _crossing(x0: float, y0: float, x1: float, y1: float, level: float) -> float:
+    if y1 == y0:
+        return x0
+    return x0 + (level - y0) * (x1 - x0) / (y1 - y0)
+
+
+def flatness_width(xs: Sequence[float], ys: Sequence[float], *, eps: float = 0.1,
+                   relative: bool = False) -> FlatnessWidth:
+    """Width of the connected interval around argmin where y ≤ L_min + ε (or L_min·(1 + ε) if ``relative``).
+
+    Edges are linearly interpolated between the last grid point inside and the first outside. ``xs`` must be
+    increasing.
+    """
+    x = np.asarray(xs, dtype=np.float64)
+    y = np.asarray(ys, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 2 or np.any(np.diff(x) <= 0):
+        raise ValueError("xs must be increasing and match ys (at least 2 points)")
+    i0 = int(np.nanargmin(y))
+    lmin = float(y[i0])
+    level = lmin * (1 + eps) if relative else lmin + eps
+    inside = y <= level  # NaN counts as outside
+    lo = i0
+    while lo > 0 and inside[lo - 1]:
+        lo -= 1
+    hi = i0
+    while hi < len(x) - 1 and inside[hi + 1]:
+        hi += 1
+    hit_l, hit_r = lo == 0, hi == len(x) - 1
+    left = float(x[0]) if hit_l else _crossing(x[lo - 1], y[lo - 1], x[lo], y[lo], level)
+    right = float(x[-1]) if hit_r else _crossing(x[hi], y[hi], x[hi + 1], y[hi + 1], level)
+    return FlatnessWidth(right - left, left, right, float(x[i0]), lmin, level, hit_l, hit_r)
+
+
+@dataclass(frozen=True)
+class BasinArea:
+    """Connected sub-level set {L ≤ threshold} containing the grid minimum."""
+
+    cells: int  # number of grid points in the basin
+    area: float  # cells × (Δα·Δβ), in squared direction units
+    fraction: float  # cells / all grid points
+    threshold: float
+    min_value: float
+    argmin: tuple[float, float]
+    touches_boundary: bool
+
+
+def basin_area(alphas: Sequence[float], betas: Sequence[float], grid: np.ndarray | Sequence[Sequence[float]], *,
+               eps: float = 0.1, relative: bool = False) -> BasinArea:
+    """``grid[i][j]`` at (alphas[i], betas[j]); 4-connectivity; cell area from the mean grid spacings."""
+    g = np.asarray(grid, dtype=np.float64)
+    a, b = np.asarray(alphas, float), np.asarray(betas, float)
+    if g.shape != (len(a), len(b)):
+        raise ValueError(f"grid shape {g.shape} does not match axes ({len(a)}, {len(b)})")
+    i, j = np.unravel_index(int(np.nanargmin(g)), g.shape)
+    lmin = float(g[i, j])
+    level = lmin * (1 + eps) if relative else lmin + eps
+    labels, _ = ndimage.label(np.nan_to_num(g, nan=np.inf) <= level)
+    basin = labels == labels[i, j]
+    cells = int(basin.sum())
+    da = float(np.mean(np.diff(a))) if len(a) > 1 else 1.0
+    db = float(np.mean(np.diff(b))) if len(b) > 1 else 1.0
+    touches = bool(basin[0, :].any() or basin[-1, :].any() or basin[:, 0].any() or basin[:, -1].any())
+    return BasinArea(cells, cells * abs(da * db), cells / g.size, level, lmin, (float(a[i]), float(b[j])), touches)
