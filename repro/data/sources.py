@@ -151,7 +151,9 @@ def _read_jsonl(spec: TaskSpec, path: Path) -> dict[str, list[Any]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{where}: invalid JSON ({e.msg} at column {e.colno}); fix or remove the line.") from None
+                raise DataError(
+                    f"{where}: invalid JSON ({e.msg} at column {e.colno}); fix or remove the line."
+                ) from None
             if not isinstance(row, dict):
                 raise DataError(f"{where}: expected a JSON object per line, got {type(row).__name__}.")
             for field in spec.text_fields:
@@ -217,8 +219,9 @@ def _tsv_label(spec: TaskSpec, where: str, raw: str) -> int:
         if raw in spec.label_names:
             return spec.label_names.index(raw)
         raise _bad_label(spec, where, raw)
-    if raw.isdigit() and int(raw) < spec.num_labels:
-        return int(raw)
+    ids = [str(i) for i in range(spec.num_labels)]
+    if raw in ids:
+        return ids.index(raw)
     raise _bad_label(spec, where, raw)
 
 
