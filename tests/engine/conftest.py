@@ -88,3 +88,13 @@ def tiny_model(tiny_bert: nn.Module) -> nn.Module:
     import copy
 
     return copy.deepcopy(tiny_bert)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _single_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine OpenMP threads fighting
+    other processes make a forward pass 100x slower. Restored after the session."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
