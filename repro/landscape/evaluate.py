@@ -41,7 +41,9 @@ def classification_logits(model: nn.Module, batch: Batch) -> Tensor:
 
 def classification_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor, int]:
     """Summed cross-entropy, number correct and count for a Hugging Face sequence classifier."""
-    logits = classification_logits(model, batch).float()
+    logits = classification_logits(model, batch)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # autocast logits: the loss itself in float32 (float64 models stay float64)
     labels = batch["labels"]
     loss = F.cross_entropy(logits, labels, reduction="sum")
     correct = (logits.argmax(-1) == labels).sum()
@@ -197,7 +199,9 @@ class GridEvaluator:
                     correct = torch.zeros(len(points), dtype=torch.float64, device=dev)
                     n = 0
                     for b in batches:
-                        logits = vmap(one, in_dims=(0, None))(stacked, b).float()  # [P, B, C]
+                        logits = vmap(one, in_dims=(0, None))(stacked, b)  # [P, B, C]
+                        if logits.dtype in (torch.float16, torch.bfloat16):
+                            logits = logits.float()
                         labels = b["labels"]
                         ce = F.cross_entropy(logits.transpose(1, 2), labels.expand(len(points), -1), reduction="none")
                         loss += ce.double().sum(1)

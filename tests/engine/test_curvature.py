@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import label_batches, make_quadratic, quad_loss, synthetic_batches
+from repro.curvature import (
+    EigenResult,
+    HessianOperator,
+    LambdaOperator,
+    epsilon_sharpness,
+    hutchinson_trace,
+    hutchpp_trace,
+    lanczos,
+    loss_and_grad,
+    power_iteration,
+)
+from repro.landscape import ParamVector, get_params
+from repro.models.groups import parameter_groups
+from repro.storage import from_json_dict, to_json_dict
+
+
+def _sym(n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    m = torch.randn(n, n, generator=g, dtype=torch.float64)
+    return (m + m.T) / 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lanczos_top_k_matches_eigvalsh(seed: int) -> None:
+    A = _sym(60, seed)
+    r = lanczos(LambdaOperator(A), k=5, tol=1e-10, max_iter=60, seed=seed, return_vectors=True)
+    ref = np.linalg.eigvalsh(A.numpy())[::-1][:5]
+    np.testing.assert_allclose(r.eigenvalues, ref, rtol=1e-6)
+    assert r.converged and max(r.residuals) < 1e-6
+    assert r.eigenvectors is not None and r.eigenvectors.shape == (5, 60)
+    lm = lanczos(LambdaOperator(A), k=3, tol=1e-10, max_iter=60, seed=seed, which="LM")
+    ev = np.linalg.eigvalsh(A.numpy())
+    np.testing.assert_allclose(lm.eigenvalues, ev[np.argsort(-np.abs(ev))][:3], rtol=1e-6)
+
+
+def test_eigen_result_round_trips_and_is_seeded() -> None:
+    A = _sym(30, 4)
+    state = torch.random.get_rng_state()
+    a = lanczos(LambdaOperator(A), k=2, seed=3, return_vectors=True)
+    b = lanczos(LambdaOperator(A), k=2, seed=3)
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert a.eigenvalues == b.eigenvalues and a.num_matvecs == b.num_matvecs
+    d = a.without_vectors()
+    assert from_json_dict(EigenResult, to_json_dict(d)) == d
+
+
+def test_quadratic_hessian_operator_eigen_and_trace() -> None:
+    model = make_quadratic(40, seed=7, psd=True)
+    op = HessianOperator(model, label_batches([3, 4]), loss_fn=quad_loss)
+    A = model.A.numpy()
+    v = torch.randn(40, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(op.matvec(v), model.A @ v)
+    r = lanczos(op, k=4, tol=1e-10, max_iter=40, seed=0)
+    np.testing.assert_allclose(r.eigenvalues, np.linalg.eigvalsh(A)[::-1][:4], rtol=1e-6)
+    p = power_iteration(op, k=1, tol=1e-10, max_iter=2000, seed=0)
+    assert p.eigenvalues[0] == pytest.approx(np.linalg.eigvalsh(A)[-1], rel=1e-4)
+    t = hutchinson_trace(op, num_samples=200, seed=1)
+    assert abs(t.estimate - np.trace(A)) <= 3 * t.stderr and t.stderr > 0
+    tp = hutchpp_trace(op, num_matvecs=60, seed=1)
+    assert abs(tp.estimate - np.trace(A)) <= max(3 * tp.stderr, 1e-8 * np.trace(A))
+
+
+def test_loss_and_grad_on_quadratic() -> None:
+    model = make_quadratic(5, seed=1)
+    loss, g = loss_and_grad(model, label_batches([2, 3]), loss_fn=quad_loss)
+    x = model.x.detach()
+    assert loss == pytest.approx(float(model.value().detach()))
+    torch.testing.assert_close(g.tensors[0], model.A @ x + model.b)
+
+
+def test_sharpness_of_a_linear_loss_is_the_box_corner() -> None:
+    model = make_quadratic(6, seed=2)
+    model.A.zero_()
+    x0 = model.x.detach().clone()
+    eps = 1e-2
+    r = epsilon_sharpness(model, label_batches([4]), epsilon=eps, steps=6, seed=0, loss_fn=quad_loss)
+    base = float(model.b @ x0)  # noqa: F841 (readability)
+    gain = float((model.b.abs() * eps * (x0.abs() + 1)).sum())
+    assert r.base_loss == pytest.approx(base)
+    assert r.max_loss == pytest.approx(base + gain, rel=1e-10)
+    assert r.sharpness == pytest.approx(100 * gain / (1 + base), rel=1e-10)
+    assert torch.equal(model.x.detach(), x0)
+
+
+def test_sharpness_on_tiny_bert_is_nonnegative_seeded_and_restores(tiny_model) -> None:
+    batches = synthetic_batches(1, 4, seed=3)
+    before = get_params(tiny_model)
+    head = parameter_groups(tiny_model)["head"]
+    a = epsilon_sharpness(tiny_model, batches, epsilon=1e-3, steps=3, seed=1, names=head)
+    b = epsilon_sharpness(tiny_model, batches, epsilon=1e-3, steps=3, seed=1, names=head)
+    assert a == b and a.sharpness >= 0
+    assert (get_params(tiny_model) - before).norm() == 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny_double(tiny_bert):
+    return copy.deepcopy(tiny_bert).double()
+
+
+def test_hvp_matches_central_finite_difference(tiny_double) -> None:
+    model = tiny_double
+    batches = synthetic_batches(2, 3, max_len=8, seed=4)
+    names = [n for n in parameter_groups(model)["all"] if "word_embeddings" not in n]
+    op = HessianOperator(model, batches, names)
+    theta = get_params(model, names)
+    g = torch.Generator().manual_seed(0)
+    v = ParamVector(theta.names, tuple(torch.randn(t.shape, generator=g, dtype=torch.float64) for t in theta.tensors))
+    v.scale_(1.0 / v.norm())
+    hv = op.hvp(v)
+    h = 1e-4
+    from repro.landscape import set_params
+
+    set_params(model, theta, [(h, v)])
+    _, gp = loss_and_grad(model, batches, names)
+    set_params(model, theta, [(-h, v)])
+    _, gm = loss_and_grad(model, batches, names)
+    set_params(model, theta)
+    fd = (gp - gm) * (1 / (2 * h))
+    assert (hv - fd).norm() <= 1e-6 * max(hv.norm(), 1e-12)
+
+
+def test_group_restricted_hvp_is_the_diagonal_block(tiny_double) -> None:
+    model = tiny_double
+    batches = synthetic_batches(1, 3, max_len=6, seed=5)
+    head = parameter_groups(model)["head"]
+    full = HessianOperator(model, batches, [n for n in parameter_groups(model)["all"] if "word_emb" not in n])
+    block = HessianOperator(model, batches, head)
+    assert block.size == sum(p.numel() for n, p in model.named_parameters() if n in head)
+    g = torch.Generator().manual_seed(1)
+    vb = ParamVector(block.names, tuple(torch.randn(t.shape, generator=g, dtype=torch.float64)
+                                        for t in block.params.tensors))
+    vf = ParamVector(full.names, tuple(vb.as_dict()[n] if n in head else torch.zeros_like(t)
+                                       for n, t in zip(full.names, full.params.tensors)))
+    hb, hf = block.hvp(vb), full.hvp(vf).select(block.names)
+    assert (hb - hf).norm() <= 1e-10 * hb.norm()
+    assert all(p.requires_grad for p in model.parameters())  # restored
+
+
+class _HFWrapper(nn.Module):
+    """PyHessian calls model(inputs) with one tensor: stack ids/mask/types and unpack here."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=x[0], attention_mask=x[1], token_type_ids=x[2]).logits
+
+
+def test_lambda_max_agrees_with_pyhessian(tiny_model) -> None:
+    from pyhessian import hessian
+
+    batch = synthetic_batches(1, 8, max_len=10, seed=6)[0]
+    op = HessianOperator(tiny_model, [batch])
+    ours = lanczos(op, k=1, tol=1e-4, max_iter=80, seed=0, which="LM")  # float32 model
+    assert ours.converged
+    inputs = torch.stack([batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]])
+    tiny_model.eval()
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        torch.manual_seed(0)  # PyHessian draws its start vector from the global RNG
+        warnings.simplefilter("ignore")  # backward(create_graph=True) reference-cycle warning
+        hc = hessian(_HFWrapper(tiny_model), nn.CrossEntropyLoss(), data=(inputs, batch["labels"]), cuda=False)
+        theirs, _ = hc.eigenvalues(maxIter=300, tol=1e-6, top_n=1)
+    for p in tiny_model.parameters():
+        p.grad = None  # PyHessian leaves create_graph gradients behind
+    assert ours.eigenvalues[0] == pytest.approx(theirs[0], rel=1e-2)
