@@ -8,7 +8,7 @@ fused SDPA kernels have no second derivative. The model is put in eval mode (dro
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -114,12 +114,19 @@ def _count(batches: Sequence[Batch]) -> int:
 
 
 class HessianOperator(Operator):
-    """v ↦ H v, H = ∇² of the mean loss over ``batches`` w.r.t. the parameters ``names`` (default: all)."""
+    """v ↦ H v, H = ∇² of the mean loss over ``batches`` w.r.t. the parameters ``names`` (default: all).
+
+    ``reuse_graph=True`` builds the first-order gradient graph once and keeps it (as PyHessian does for a single
+    batch): each matvec is then one backward instead of forward + two backwards, at the price of holding every
+    batch's graph in memory. The parameters must not change while the operator is in use.
+    """
 
     def __init__(self, model: nn.Module, batches: Sequence[Batch], names: Iterable[str] | None = None,
-                 loss_fn: LossFn = classification_loss) -> None:
+                 loss_fn: LossFn = classification_loss, *, reuse_graph: bool = False) -> None:
         super().__init__()
         self.model, self.batches, self.loss_fn = model, list(batches), loss_fn
+        self.reuse_graph = reuse_graph
+        self._grads: list[tuple[Tensor | None, ...]] | None = None
         self.params = _select(model, names)
         self.size = self.params.numel()
         self.dtype = self.params.tensors[0].dtype
@@ -130,6 +137,21 @@ class HessianOperator(Operator):
     def names(self) -> tuple[str, ...]:
         return self.params.names
 
+    def _batch_grads(self) -> Iterator[tuple[Tensor | None, ...]]:
+        params = list(self.params.tensors)
+        if self._grads is not None:
+            yield from self._grads
+            return
+        kept = []
+        for b in self.batches:
+            ls, _, _ = self.loss_fn(self.model, b)
+            g = torch.autograd.grad(ls / self.total, params, create_graph=True, allow_unused=True)
+            if self.reuse_graph:
+                kept.append(g)
+            yield g
+        if self.reuse_graph:
+            self._grads = kept
+
     def hvp(self, v: ParamVector) -> ParamVector:
         """H v on structured vectors (batch by batch, so memory is one batch's double-backward graph)."""
         params = list(self.params.tensors)
@@ -138,15 +160,12 @@ class HessianOperator(Operator):
         self.model.eval()
         try:
             with _FrozenOthers(self.model, set(self.params.names)):
-                for b in self.batches:
-                    ls, _, _ = self.loss_fn(self.model, b)
-                    loss = ls / self.total
-                    g = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+                for g in self._batch_grads():
                     pairs = [(gi, vi) for gi, vi in zip(g, v.tensors) if gi is not None]
                     dot = sum((gi * vi).sum() for gi, vi in pairs)
                     if not isinstance(dot, Tensor) or not dot.requires_grad:
                         continue
-                    hv = torch.autograd.grad(dot, params, allow_unused=True)
+                    hv = torch.autograd.grad(dot, params, allow_unused=True, retain_graph=self.reuse_graph)
                     for acc, h in zip(out.tensors, hv):
                         if h is not None:
                             acc.add_(h)
