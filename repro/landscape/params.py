@@ -159,7 +159,11 @@ def set_params(model: nn.Module, base: ParamVector, terms: Sequence[tuple[float,
     Always starts from ``base``, never from the current parameters, so evaluating many grid points cannot drift
     from accumulated rounding of in-place steps.
     """
-    live = list(model_params(model, base.names).tensors)
+    params = dict(model.named_parameters())
+    missing = [n for n in base.names if n not in params]
+    if missing:
+        raise KeyError(f"unknown parameter name(s): {missing[:5]}")
+    live = [params[n] for n in base.names]  # by name: ``base`` may come from a file in another order
     torch._foreach_copy_(live, [b.to(device=t.device, dtype=t.dtype) for b, t in zip(base.tensors, live)])
     for coef, d in terms:
         if coef == 0.0:
