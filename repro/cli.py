@@ -97,10 +97,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from repro.bench import run_bench
+    import json
 
-    path = run_bench(args.which, out_dir=Path(args.results), device=args.device, model=args.model)
-    print(f"benchmark results: {path}")
+    from repro.bench import run_curvature_bench, run_grid_bench
+    from repro.bench.common import pick_device
+
+    device = pick_device(args.device)
+    out = Path(args.results) / f"{args.which}-{device.type}.json"
+    fn = run_grid_bench if args.which == "grid" else run_curvature_bench
+    result = fn(out, model_name=args.model, device=device, threads=args.threads)
+    summary = {k: result[k] for k in ("ratios", "lambda_max", "top5") if k in result}
+    print(json.dumps(summary, indent=2, default=str))
+    print(f"benchmark results: {out}")
     return 0
 
 
@@ -159,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="bench/results", help="directory for the JSON (default bench/results)")
     p.add_argument("--device", default=None)
     p.add_argument("--model", default="tiny-minilm", help="model to benchmark (default tiny-minilm)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("profiles", help="list the profiles, or show one as JSON")

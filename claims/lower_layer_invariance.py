@@ -1,0 +1,75 @@
+"""Claim 5 (§7): the lower layers of BERT change less during fine-tuning and are more transferable.
+
+Only the fine-tuned (pretrained) arm is examined, as in the paper; each (task, seed) run gives one paired
+comparison of its low and high layer groups (thirds of the depth). Thresholds (fixed before results): "change
+less" and "flatter" are read as at least 25% (log ratio ≥ log 1.25). Rolling the low group back to its pretrained
+weights must cost at least 0.01 nats less training loss than rolling back the high group: the paper reports the
+low-layer rollback as nearly free and the high-layer one as harmful. The cost is measured on the training loss, as
+the paper's layer-wise surfaces are; the dev loss is reported beside it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats
+
+from claims import effects as fx
+from claims.base import Claim, Comparison, register
+
+MIN_LOG_RATIO = math.log(1.25)
+MIN_ROLLBACK_GAP = 0.01  # nats
+MIN_DEPTH_CORRELATION = 0.5
+PRETRAINED_ONLY = ("pretrained",)
+
+
+def _rc(ev, g: str) -> float:  # noqa: ANN001
+    return ev.analysis.relative_change[g]
+
+
+def _rb(ev, g: str, split: str = "train") -> float:  # noqa: ANN001
+    table = ev.analysis.rollback_train if split == "train" else ev.analysis.rollback_dev
+    r = table[g]
+    return r.loss_rolled_back - r.loss_theta1
+
+
+def _depth_rho(ev) -> float:  # noqa: ANN001
+    rc = ev.analysis.relative_change
+    layers = sorted((int(k.split(".")[1]), v) for k, v in rc.items() if k.startswith("layer."))
+    if len(layers) < 3:
+        return float("nan")
+    return float(stats.spearmanr([i for i, _ in layers], [v for _, v in layers]).statistic)
+
+
+CLAIM = register(Claim(
+    id="lower_layer_invariance",
+    section="§7",
+    statement="Lower layers of BERT are more invariant during fine-tuning and more transferable: they change "
+              "less, rolling them back to pretrained weights costs little, and their loss surface is flatter.",
+    comparisons=(
+        Comparison("relative_change_high_vs_low", "‖θ1−θ0‖/‖θ0‖ of the high group over the low group (pretrained)",
+                   lambda p: fx.log_ratio(_rc(p.pretrained, "high"), _rc(p.pretrained, "low")), MIN_LOG_RATIO,
+                   "log ratio high/low", arms=PRETRAINED_ONLY,
+                   values=lambda p: {"low": _rc(p.pretrained, "low"), "high": _rc(p.pretrained, "high")}),
+        Comparison("rollback_cost_train", "training-loss increase when rolling a group back to θ0: high − low",
+                   lambda p: _rb(p.pretrained, "high") - _rb(p.pretrained, "low"), MIN_ROLLBACK_GAP,
+                   "difference high − low (nats)", arms=PRETRAINED_ONLY,
+                   values=lambda p: {"low": _rb(p.pretrained, "low"), "high": _rb(p.pretrained, "high")}),
+        Comparison("layer_surface_flatness", "mean training-loss rise along δ1 restricted to the group, α ∈ [−1, 1]: "
+                   "high over low",
+                   lambda p: fx.log_ratio(fx.group_curve_rise(p.pretrained, "high"),
+                                          fx.group_curve_rise(p.pretrained, "low"), fx.LOSS_FLOOR),
+                   MIN_LOG_RATIO, "log ratio high/low", arms=PRETRAINED_ONLY,
+                   values=lambda p: {"low": fx.group_curve_rise(p.pretrained, "low"),
+                                     "high": fx.group_curve_rise(p.pretrained, "high")}),
+        Comparison("rollback_cost_dev", "dev-loss increase when rolling back: high − low (reported; an overfit "
+                   "model's dev loss can fall on rollback)",
+                   lambda p: _rb(p.pretrained, "high", "dev") - _rb(p.pretrained, "low", "dev"), MIN_ROLLBACK_GAP,
+                   "difference high − low (nats)", primary=False, arms=PRETRAINED_ONLY,
+                   values=lambda p: {"low": _rb(p.pretrained, "low", "dev"),
+                                     "high": _rb(p.pretrained, "high", "dev")}),
+        Comparison("depth_correlation", "Spearman correlation of relative change with layer index",
+                   lambda p: _depth_rho(p.pretrained), MIN_DEPTH_CORRELATION, "Spearman ρ", primary=False,
+                   arms=PRETRAINED_ONLY, values=lambda p: {"rho": _depth_rho(p.pretrained)}),
+    ),
+))
