@@ -1,0 +1,100 @@
+"""Training-record figures: training loss per epoch for both arms (paper §5.2, Fig. 4) and dev accuracy during
+extended training (§5.3, where the paper finds the scratch arm overfits while the pretrained arm holds up).
+
+They read only :class:`repro.training.run.TrainMetrics`, which does not know its arm, so callers pass
+:class:`TrainingRecord` s that carry the (task, init, seed) beside the loaded metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from repro.plots.style import EPOCH, arm_color, arm_label, new_figure, ordered_tasks, placeholder
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """One run's training metrics with its arm; ``extended`` is the longer (§5.3) run of the same config, if any."""
+
+    task: str
+    init: str
+    seed: int
+    metrics: Any | None  # repro.training.run.TrainMetrics
+    extended: Any | None = None
+
+
+def _epoch_points(m: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = [(e.epoch, getattr(e, key)) for e in m.evals if getattr(e, key) is not None]
+    if not pts:
+        return np.empty(0), np.empty(0)
+    x, y = zip(*pts)
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+def plot_training_loss(records: Sequence[TrainingRecord]) -> Figure:
+    """Per task: the per-step training loss (thin, gid ``train_step:…``) and its per-epoch mean (markers, gid
+    ``train_epoch:…``) against epochs, both arms overlaid."""
+    tasks = ordered_tasks(records) or ["(no runs)"]
+    fig, axes = new_figure(len(tasks), 1, width=4.6, height=3.4)
+    for c, task in enumerate(tasks):
+        ax = axes[0, c]
+        runs = [r for r in records if r.task == task and r.metrics is not None]
+        if not runs:
+            placeholder(ax, "no training records")
+            continue
+        labelled: set[str] = set()
+        for r in runs:
+            m, color = r.metrics, arm_color(r.init)
+            spe = max(1, int(m.steps_per_epoch))
+            if m.train_loss:
+                steps = (np.arange(len(m.train_loss)) + 1) / spe
+                ax.plot(steps, m.train_loss, color=color, lw=0.7, alpha=0.35, gid=f"train_step:{r.init}:{task}:{r.seed}")
+            x, y = _epoch_points(m, "train_loss_epoch")
+            if x.size:
+                ax.plot(x, y, color=color, marker="o", lw=1.8, gid=f"train_epoch:{r.init}:{task}:{r.seed}",
+                        label=None if r.init in labelled else f"{arm_label(r.init)} (epoch mean)")
+                labelled.add(r.init)
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel(EPOCH)
+        ax.set_ylabel("training loss (nats)")
+        ax.grid(alpha=0.3)
+        if labelled:
+            ax.legend(fontsize=8)
+    return fig
+
+
+def plot_extended_dev_accuracy(records: Sequence[TrainingRecord]) -> Figure:
+    """Per task: dev accuracy through the extended training run (gid ``dev_acc:…``), with the end of the standard
+    schedule marked, both arms overlaid. Runs without an extended run are skipped; a task with none gets a note."""
+    tasks = ordered_tasks(records) or ["(no runs)"]
+    fig, axes = new_figure(len(tasks), 1, width=4.6, height=3.4)
+    for c, task in enumerate(tasks):
+        ax = axes[0, c]
+        runs = [r for r in records if r.task == task and r.extended is not None]
+        if not runs:
+            placeholder(ax, "no extended-training runs")
+            continue
+        labelled: set[str] = set()
+        ends: set[float] = set()
+        for r in runs:
+            x, y = _epoch_points(r.extended, "dev_accuracy")
+            if x.size:
+                ax.plot(x, y, color=arm_color(r.init), marker="o", ms=3, lw=1.6,
+                        gid=f"dev_acc:{r.init}:{task}:{r.seed}",
+                        label=None if r.init in labelled else arm_label(r.init))
+                labelled.add(r.init)
+            if r.metrics is not None and r.metrics.steps_per_epoch:
+                ends.add(round(r.metrics.total_steps / r.metrics.steps_per_epoch, 6))
+        for i, e in enumerate(sorted(ends)):
+            ax.axvline(e, color="#888888", ls="--", lw=1, label="end of standard training" if i == 0 else None)
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel(EPOCH)
+        ax.set_ylabel("dev accuracy (fraction)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
