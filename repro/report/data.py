@@ -1,0 +1,86 @@
+"""Load everything a report shows from a claims run directory: ``claims.json``, the per-run analyses and the
+training metrics. Nothing is recomputed; a file that is missing or unreadable becomes a note in the report (so a
+partly-copied run still renders) instead of an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repro.plots import TrainingRecord
+from repro.storage import from_json_dict, read_json
+
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One training run of the plan with whatever of its results could be loaded."""
+
+    summary: Any  # claims.runner.RunSummary
+    analysis: Any | None  # claims.analysis.RunAnalysis
+    metrics: Any | None  # repro.training.run.TrainMetrics
+    extended: Any | None  # TrainMetrics of the extended (§5.3) run
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportData:
+    root: Path
+    claims: Any  # claims.runner.ClaimsReport
+    runs: tuple[RunRecord, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def analyses(self, setting: str) -> list[Any]:
+        return [r.analysis for r in self.runs if r.summary.setting == setting and r.analysis is not None]
+
+    def training(self, setting: str) -> list[TrainingRecord]:
+        return [TrainingRecord(r.summary.task, r.summary.init, r.summary.seed, r.metrics, r.extended)
+                for r in self.runs if r.summary.setting == setting]
+
+    def tasks(self) -> list[str]:
+        return list(self.claims.tasks)
+
+
+def _inside(root: Path, rel: str) -> Path:
+    """``root / rel``, refusing paths that leave the run directory (the report only reads its own run)."""
+    path = (root / rel).resolve()
+    if root.resolve() not in (path, *path.parents):
+        raise ValueError(f"path {rel!r} leaves the run directory")
+    return path
+
+
+def _load_metrics(root: Path, rel: str | None, what: str, notes: list[str]) -> Any | None:
+    if not rel:
+        return None
+    from repro.training.run import TrainMetrics
+
+    try:
+        return from_json_dict(TrainMetrics, read_json(_inside(root, rel) / METRICS_FILE))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        notes.append(f"{what} metrics unavailable ({rel}): {err}")
+        return None
+
+
+def load_report_data(run_dir: Path) -> ReportData:
+    """Read ``claims.json`` (required) and every run's analysis and metrics (each optional)."""
+    from claims.analysis import load_analysis
+    from claims.runner import load_claims
+
+    root = Path(run_dir)
+    report = load_claims(root)
+    runs: list[RunRecord] = []
+    for s in report.runs:
+        notes: list[str] = []
+        analysis = None
+        if s.analysis:
+            try:
+                analysis = load_analysis(_inside(root, s.analysis))
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                notes.append(f"analysis unavailable ({s.analysis}): {err}")
+        metrics = _load_metrics(root, s.run_dir, "training", notes)
+        extended = _load_metrics(root, s.overfit_run_dir, "extended-training", notes)
+        runs.append(RunRecord(s, analysis, metrics, extended, tuple(notes)))
+    return ReportData(root, report, tuple(runs))

@@ -1,0 +1,68 @@
+"""``write_index``: ``reports/index.html``, linking every published run ``reports/<name>/report.html``.
+
+A published run is a directory under ``reports/`` with ``claims.json`` (and normally ``report.html``); only those
+two small files are committed, never training artefacts. Run ``python -m repro.report.index [reports_dir]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+from repro.report.markup import Safe, badge, el, join, page, table
+from repro.storage import atomic_write_text
+
+INDEX_FILE = "index.html"
+
+
+def _row(run: Path) -> list[object]:
+    from claims.runner import load_claims
+
+    report = run / "report.html"
+    link = el("a", run.name, href=f"{run.name}/report.html") if report.exists() else el("span", run.name)
+    try:
+        rep = load_claims(run)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return [link, "—", "—", "—", "—", f"claims.json unreadable: {err}"]
+    counts = Counter(c.verdict for c in rep.claims)
+    summary = join([join(badge(v), f" × {n} ") for v, n in sorted(counts.items())])
+    prof = rep.profile
+    return [link, f"{prof.get('name', '?')} — {prof.get('description', '')}", rep.provenance.created,
+            rep.provenance.device, join(badge(rep.verdict), " ", summary),
+            f"tasks {', '.join(rep.tasks)}; seeds {len(rep.seeds)}; settings {', '.join(rep.settings)}"
+            + ("" if report.exists() else "; no report.html")]
+
+
+def render_index(reports_dir: Path) -> str:
+    runs = sorted(p.parent for p in Path(reports_dir).glob("*/claims.json"))
+    body: list[Safe] = [
+        el("h1", "Reproduction reports"),
+        el("p", "Published claims runs of this repository (pretrained vs from-scratch BERT, reproducing Hao et al., "
+                "EMNLP 2019). Each link opens one self-contained report.", class_="muted"),
+    ]
+    if runs:
+        body.append(table(["run", "profile", "created", "device", "verdicts", "scope"], [_row(r) for r in runs],
+                          caption="Runs"))
+    else:
+        body.append(el("p", "No published runs yet: copy a run's claims.json and report.html to reports/<name>/ "
+                            "and rerun python -m repro.report.index."))
+    return page("Reproduction reports", join(body))
+
+
+def write_index(reports_dir: Path) -> Path:
+    """Scan ``reports_dir/*/claims.json`` and write ``reports_dir/index.html``; return its path."""
+    out = Path(reports_dir) / INDEX_FILE
+    atomic_write_text(out, render_index(Path(reports_dir)))
+    out.chmod(0o644)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    print(write_index(Path(args[0] if args else "reports")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
