@@ -78,8 +78,9 @@ class RunAnalysis:
     version: int = ANALYSIS_VERSION
 
 
-def analysis_path(out: Path, run: TrainRun, setting: str) -> Path:
-    return Path(out) / "analysis" / f"{setting}-{run.path.name}.json"
+def analysis_path(out: Path, run_dir: Path, setting: str) -> Path:
+    """Where the analysis of the run in ``run_dir`` under ``setting`` is stored."""
+    return Path(out) / "analysis" / f"{setting}-{Path(run_dir).name}.json"
 
 
 def load_analysis(path: Path) -> RunAnalysis:
@@ -103,7 +104,7 @@ def analyze_run(
     device: torch.device | str | None = None,
 ) -> RunAnalysis:
     """Measure ``run`` (cached). ``partner`` is the same (init, seed, setting) trained on another task, for δ2."""
-    path = analysis_path(out, run, setting)
+    path = analysis_path(out, run.path, setting)
     if path.exists():
         cached = read_json(path)
         if cached.get("version") == ANALYSIS_VERSION:

@@ -69,22 +69,22 @@ def load_claims(path: Path) -> ClaimsReport:
 
 def _summaries(plan: PlanResult, root: Path) -> tuple[RunSummary, ...]:
     from claims.analysis import analysis_path
-    from repro.training import TrainRun
 
-    out = []
-    for e in plan.evidence:
-        an = None
-        if e.analysis is not None:
-            an = str(analysis_path(root, TrainRun(Path(e.run_dir), None, e.metrics), e.setting).relative_to(root))  # type: ignore[arg-type]
-        out.append(RunSummary(
-            setting=e.setting, task=e.task, init=e.init, seed=e.seed,
-            run_dir=str(Path(e.run_dir).relative_to(root)), analysis=an, status=e.status, learned=e.learned,
+    def rel(p: str | Path) -> str:
+        return str(Path(p).relative_to(root))
+
+    return tuple(
+        RunSummary(
+            setting=e.setting, task=e.task, init=e.init, seed=e.seed, run_dir=rel(e.run_dir),
+            analysis=rel(analysis_path(root, Path(e.run_dir), e.setting)) if e.analysis is not None else None,
+            status=e.status, learned=e.learned,
             train_loss_theta1=e.analysis.train_loss_theta1 if e.analysis else None,
             dev_accuracy=e.metrics.evals[-1].dev_accuracy if e.metrics.evals else float("nan"),
             total_steps=e.metrics.total_steps, wall_seconds=e.metrics.wall_seconds,
-            overfit_run_dir=str(Path(e.overfit_run_dir).relative_to(root)) if e.overfit_run_dir else None,
-        ))
-    return tuple(out)
+            overfit_run_dir=rel(e.overfit_run_dir) if e.overfit_run_dir else None,
+        )
+        for e in plan.evidence
+    )
 
 
 def evaluate_all(plan: PlanResult) -> tuple[ClaimResult, ...]:
