@@ -151,3 +151,19 @@ def test_cli_bad_input_is_one_clear_error(argv: list[str], message: str, tmp_pat
     import re
 
     assert re.search(message, err), err
+
+
+def test_out_of_memory_names_the_setting_to_lower(tmp_path: Path, tiny_glue: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from repro.errors import OutOfMemoryError
+
+    real = torch.nn.functional
+
+    def cross_entropy(logits, labels, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if torch.is_grad_enabled():
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real.cross_entropy(logits, labels, *a, **k)
+
+    monkeypatch.setattr(loop_mod, "F", SimpleNamespace(cross_entropy=cross_entropy))
+    with pytest.raises(OutOfMemoryError, match="batch_size"):
+        train(_cfg(), tmp_path, data_dir=tiny_glue, progress=False)

@@ -244,7 +244,7 @@ def train(
                     bar.set_postfix(loss=f"{loss.item():.4f}")
                     if _stop_after_step is not None and step >= _stop_after_step:
                         raise KeyboardInterrupt(f"simulated interruption after step {step}")
-        except torch.cuda.OutOfMemoryError as e:  # pragma: no cover - GPU only
+        except torch.cuda.OutOfMemoryError as e:
             raise OutOfMemoryError(
                 f"out of GPU memory at batch size {h.batch_size}, max length {cfg.max_length}: lower "
                 "`--set pretrained.batch_size=...`/`scratch.batch_size=...` or `--set max_length=...`; completed "
