@@ -38,11 +38,10 @@ def plot_hessian_spectra(analyses: Sequence[Any]) -> Figure:
             rank = np.arange(1, len(ev) + 1)
             color = arm_color(a.init)
             conv = bool(a.hessian.converged)
-            ax.errorbar(rank, ev, yerr=np.abs(res), color=color, capsize=3, lw=1.4, marker="o",
-                        mfc=color if conv else "white", mec=color, gid=f"hessian:{a.init}:{task}:{a.seed}",
-                        label=None if a.init in labelled else arm_label(a.init))
-            # errorbar's data line is what tests and readers count; tag it with the same gid
-            ax.get_lines()[-1].set_gid(f"hessian:{a.init}:{task}:{a.seed}")
+            bars = ax.errorbar(rank, ev, yerr=np.abs(res), color=color, capsize=3, lw=1.4, marker="o",
+                               mfc=color if conv else "white", mec=color,
+                               label=None if a.init in labelled else arm_label(a.init))
+            bars.lines[0].set_gid(f"hessian:{a.init}:{task}:{a.seed}")  # the data line, not the error-bar caps
             labelled.add(a.init)
             everything.extend(ev[np.isfinite(ev)].tolist())
         if everything:

@@ -1,0 +1,175 @@
+"""Figure functions on the committed smoke run: axes labelled with units, colour bars on contours, one data line
+per run, constant arm colours, graceful missing surfaces, and no pyplot state."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from matplotlib.colors import same_color
+from matplotlib.figure import Figure
+
+from repro.plots import (
+    ARM_COLORS,
+    TrainingRecord,
+    data_lines,
+    figure_png,
+    plot_contours,
+    plot_extended_dev_accuracy,
+    plot_hessian_spectra,
+    plot_layer_curves,
+    plot_loss_curves,
+    plot_random_curves,
+    plot_relative_change,
+    plot_training_loss,
+)
+from repro.report.data import load_report_data
+from tests.report_fixture import SMOKE
+
+
+@pytest.fixture(scope="module")
+def data():  # noqa: ANN201
+    return load_report_data(SMOKE)
+
+
+@pytest.fixture(scope="module")
+def analyses(data):  # noqa: ANN001, ANN201
+    return data.analyses("base")
+
+
+@pytest.fixture(scope="module")
+def records(data) -> list[TrainingRecord]:  # noqa: ANN001
+    return data.training("base")
+
+
+def _main_axes(fig: Figure) -> list:
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def _colorbars(fig: Figure) -> list:
+    return [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
+def _assert_labelled(fig: Figure) -> None:
+    for ax in _main_axes(fig):
+        if ax.get_xticks().size == 0 and ax.texts:  # a placeholder panel
+            continue
+        assert ax.get_xlabel() and ax.get_ylabel(), ax.get_title()
+
+
+def test_fixture_is_small() -> None:
+    total = sum(p.stat().st_size for p in SMOKE.rglob("*") if p.is_file())
+    assert total < 1_000_000
+
+
+def test_loss_curves(analyses) -> None:  # noqa: ANN001
+    fig = plot_loss_curves(analyses, ("train_loss", "dev_error"))
+    axes = _main_axes(fig)
+    assert len(axes) == 4  # 2 metrics × 2 tasks
+    for ax in axes:
+        lines = data_lines(ax, "curve:")
+        assert len(lines) == 2  # one per run of the task: pretrained and scratch, one seed
+        assert "δ1" in ax.get_xlabel()
+        assert ax.get_legend() is not None
+        for ln in lines:
+            init = ln.get_gid().split(":")[1]
+            assert same_color(ln.get_color(), ARM_COLORS[init])
+    _assert_labelled(fig)
+    assert {ax.get_ylabel() for ax in axes} == {"training loss (nats)", "dev error (fraction)"}
+
+
+@pytest.mark.parametrize("metrics", [("train_loss",), ("train_loss", "dev_error")])
+def test_contours_have_colorbars_and_trajectories(analyses, metrics) -> None:  # noqa: ANN001
+    runs = [a for a in analyses if a.task == "mrpc"]
+    fig = plot_contours(runs, metrics)
+    axes = _main_axes(fig)
+    assert len(axes) == 2 * len(metrics)
+    assert len(_colorbars(fig)) == len(axes)
+    for ax in axes:
+        assert "δ1" in ax.get_xlabel() and "δ2" in ax.get_ylabel()
+        traj = data_lines(ax, "trajectory:")
+        assert len(traj) == 1
+        init = traj[0].get_gid().split(":")[1]
+        assert same_color(traj[0].get_color(), ARM_COLORS[init])
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("off-plane" in t for t in labels) and "start θ0" in labels and "end θ1" in labels
+
+
+def test_contours_without_surface(analyses) -> None:  # noqa: ANN001
+    runs = [a for a in analyses if a.task == "sst2"]
+    runs = [dataclasses.replace(a, surface=None, projection=None) if a.init == "scratch" else a for a in runs]
+    fig = plot_contours(runs, ("train_loss", "dev_error"))
+    assert len(_colorbars(fig)) == 2  # only the pretrained column has surfaces
+    texts = [t.get_text() for ax in _main_axes(fig) for t in ax.texts]
+    assert any("no 2D surface" in t for t in texts)
+    assert figure_png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_contours_with_no_runs() -> None:
+    fig = plot_contours([])
+    assert figure_png(fig)[:4] == b"\x89PNG"
+
+
+def test_random_curves(analyses) -> None:  # noqa: ANN001
+    fig = plot_random_curves(analyses)
+    for ax, task in zip(_main_axes(fig), ("sst2", "mrpc")):
+        expected = sum(len(a.random_curves) for a in analyses if a.task == task)
+        assert len(data_lines(ax, "random:")) == expected > 0
+    _assert_labelled(fig)
+
+
+def test_training_loss(records) -> None:  # noqa: ANN001
+    fig = plot_training_loss(records)
+    for ax in _main_axes(fig):
+        assert len(data_lines(ax, "train_epoch:")) == 2
+        assert len(data_lines(ax, "train_step:")) == 2
+        assert ax.get_xlabel() == "epoch"
+    _assert_labelled(fig)
+
+
+def test_extended_dev_accuracy(records) -> None:  # noqa: ANN001
+    fig = plot_extended_dev_accuracy(records)
+    for ax in _main_axes(fig):
+        assert len(data_lines(ax, "dev_acc:")) == 2
+        assert "accuracy" in ax.get_ylabel()
+    fig = plot_extended_dev_accuracy([dataclasses.replace(r, extended=None) for r in records])
+    assert all(any("no extended" in t.get_text() for t in ax.texts) for ax in _main_axes(fig))
+
+
+def test_layer_curves(analyses) -> None:  # noqa: ANN001
+    runs = [a for a in analyses if a.task == "sst2"]
+    fig = plot_layer_curves(runs)
+    axes = _main_axes(fig)
+    assert len(axes) == 2  # one panel per arm
+    for ax, a in zip(axes, sorted(runs, key=lambda a: a.init)):
+        assert len(data_lines(ax, "layer:")) == len(a.layer_curves)
+        assert any("rolled back" in t.get_text() for t in ax.get_legend().get_texts())
+    _assert_labelled(fig)
+
+
+def test_relative_change(analyses) -> None:  # noqa: ANN001
+    fig = plot_relative_change(analyses)
+    for ax in _main_axes(fig):
+        assert len(data_lines(ax, "relchange:")) == 2
+        assert "relative change" in ax.get_ylabel()
+
+
+def test_hessian_spectra(analyses) -> None:  # noqa: ANN001
+    fig = plot_hessian_spectra(analyses)
+    for ax in _main_axes(fig):
+        lines = data_lines(ax, "hessian:")
+        assert len(lines) == 2
+        for ln in lines:
+            assert same_color(ln.get_color(), ARM_COLORS[ln.get_gid().split(":")[1]])
+    _assert_labelled(fig)
+
+
+def test_no_pyplot_state(analyses, records, tmp_path: Path) -> None:  # noqa: ANN001
+    import matplotlib._pylab_helpers as helpers
+
+    before = helpers.Gcf.get_num_fig_managers()
+    figs = [plot_loss_curves(analyses), plot_hessian_spectra(analyses), plot_training_loss(records)]
+    for f in figs:
+        assert figure_png(f)[:4] == b"\x89PNG"
+    assert helpers.Gcf.get_num_fig_managers() == before
