@@ -1,0 +1,107 @@
+"""Render the report in headless Chromium: every embedded image decodes (naturalWidth > 0) and the page paints.
+
+The report itself carries no scripts, so a throwaway harness page in the temporary directory loads it in an iframe
+(same file:// origin, allowed by ``--allow-file-access-from-files``) and writes what it sees into its own DOM, which
+``--dump-dom`` prints. Skipped where Chromium is not installed (Debian: ``apt-get install chromium``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from repro.report import write_report
+from tests.report_fixture import SMOKE
+
+pytestmark = pytest.mark.browser
+
+HARNESS = """<!DOCTYPE html><html><body>
+<iframe id="f" src="report.html" style="width:WIDTHpx;height:900px;border:0"></iframe><pre id="result">pending</pre>
+<script>
+document.getElementById('f').addEventListener('load', function () {
+  var out = {};
+  try {
+    var doc = this.contentDocument;
+    out.images = Array.prototype.map.call(doc.images, function (i) {
+      return {id: i.id, complete: i.complete, w: i.naturalWidth, h: i.naturalHeight}; });
+    out.claims = doc.querySelectorAll('section.claim').length;
+    out.scripts = doc.scripts.length;
+    out.scrollWidth = doc.documentElement.scrollWidth;
+    out.clientWidth = doc.documentElement.clientWidth;
+  } catch (e) { out.error = String(e); }
+  document.getElementById('result').textContent = JSON.stringify(out);
+});
+</script></body></html>
+"""
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("headless Chromium not installed (apt-get install chromium)")
+
+
+def _run(tmp: Path, *args: str) -> str:
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp / 'profile'}", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("browser")
+    run = shutil.copytree(SMOKE, tmp / "run")
+    return write_report(run, tmp / "report.html")
+
+
+def _inspect(page: Path, width: int) -> dict:
+    harness = page.parent / f"harness{width}.html"
+    harness.write_text(HARNESS.replace("WIDTH", str(width)), encoding="utf-8")
+    dom = _run(page.parent, "--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom",
+               harness.as_uri())
+    m = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
+    assert m, dom[-2000:]
+    result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert "error" not in result, result
+    return result
+
+
+def test_every_image_loads(page: Path) -> None:
+    result = _inspect(page, 1280)
+    assert result["scripts"] == 0
+    assert result["claims"] == len(json.loads((page.parent / "run" / "claims.json").read_text())["claims"])
+    images = result["images"]
+    assert images, "no images in the report"
+    bad = [i for i in images if not (i["complete"] and i["w"] > 0 and i["h"] > 0)]
+    assert not bad, bad
+
+
+def test_report_dom_and_screenshot(page: Path) -> None:
+    from PIL import Image
+
+    dom = _run(page.parent, "--dump-dom", page.as_uri())
+    assert dom.count("<img") == page.read_text(encoding="utf-8").count("<img") > 0
+    shot = page.parent / "shot.png"
+    _run(page.parent, f"--screenshot={shot}", "--window-size=1280,2000", "--hide-scrollbars", page.as_uri())
+    with Image.open(shot) as img:
+        assert img.size == (1280, 2000)
+        colours = img.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert colours is not None and len(colours) > 50  # text, badges and tables painted, not a blank page
+
+
+def test_fits_a_phone_screen(page: Path) -> None:
+    """At 390 CSS px the page is no wider than the screen: tables scroll inside their boxes, images shrink."""
+    result = _inspect(page, 390)
+    assert result["clientWidth"] > 0
+    assert result["scrollWidth"] <= result["clientWidth"] + 1, result
+    assert all(i["w"] > 0 for i in result["images"])
