@@ -28,9 +28,6 @@ def _loss(ev) -> float:  # noqa: ANN001
     return ev.analysis.train_loss_theta1
 
 
-def _vals(fn):  # noqa: ANN001, ANN202
-    return lambda p: {"pretrained": fn(p.pretrained), "scratch": fn(p.scratch)}
-
 
 CLAIM = register(Claim(
     id="easier_optimization",
@@ -41,17 +38,17 @@ CLAIM = register(Claim(
         Comparison("steps_to_loss_level", "optimizer steps until the epoch-averaged training loss ≤ 0.75 ln C "
                    "(fewer for pretrained)",
                    lambda p: fx.log_ratio(_steps(p.scratch), _steps(p.pretrained)),
-                   MIN_LOG_RATIO, "log ratio scratch/pretrained", values=_vals(_steps)),
+                   MIN_LOG_RATIO, "log ratio scratch/pretrained", values=fx.per_arm(_steps)),
         Comparison("final_train_loss", "training loss at θ1, eval mode, fixed subset (lower for pretrained)",
                    lambda p: fx.log_ratio(_loss(p.scratch), _loss(p.pretrained), fx.LOSS_FLOOR),
-                   MIN_LOG_RATIO, "log ratio scratch/pretrained", values=_vals(_loss)),
+                   MIN_LOG_RATIO, "log ratio scratch/pretrained", values=fx.per_arm(_loss)),
         Comparison("trajectory_straightness", "displacement / path length of the trajectory projected on the "
                    "δ1/δ2 plane (larger for pretrained)",
                    lambda p: fx.path_straightness(p.pretrained) - fx.path_straightness(p.scratch),
-                   MIN_STRAIGHTNESS_GAIN, "difference", values=_vals(fx.path_straightness)),
+                   MIN_STRAIGHTNESS_GAIN, "difference", values=fx.per_arm(fx.path_straightness)),
         Comparison("curve_monotonicity", "total-variation ratio of the training loss along θ0 → θ1 (1 = monotone; "
                    "larger for pretrained)",
                    lambda p: fx.curve_monotonicity(p.pretrained) - fx.curve_monotonicity(p.scratch),
-                   MIN_MONOTONICITY_GAIN, "difference", primary=False, values=_vals(fx.curve_monotonicity)),
+                   MIN_MONOTONICITY_GAIN, "difference", primary=False, values=fx.per_arm(fx.curve_monotonicity)),
     ),
 ))

@@ -14,6 +14,11 @@ FLAT_EPS = 0.1
 LOSS_FLOOR = 1e-4  # floor for log ratios of quantities that can reach ~0 (losses, loss increases)
 
 
+def per_arm(fn):  # noqa: ANN001, ANN201
+    """The raw values behind a comparison, one per arm, for the report's per-pair table."""
+    return lambda pair: {"pretrained": fn(pair.pretrained), "scratch": fn(pair.scratch)}
+
+
 def log_ratio(num: float, den: float, floor: float = 0.0) -> float:
     """log(num / den); undefined (nan) unless both are positive after flooring."""
     num, den = max(num, floor), max(den, floor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from repro.metrics import surface_agreement
 
+from claims import effects as fx
 from claims.base import Claim, Comparison, register
 
 MIN_DEV_ACCURACY_GAIN = 0.01
@@ -30,9 +31,6 @@ def _agree(ev):  # noqa: ANN001, ANN202
     return surface_agreement(s.alphas, s.betas, s.array("train_loss"), s.array("dev_error"))
 
 
-def _vals(fn):  # noqa: ANN001, ANN202
-    return lambda p: {"pretrained": fn(p.pretrained), "scratch": fn(p.scratch)}
-
 
 CLAIM = register(Claim(
     id="generalization_consistency",
@@ -42,19 +40,19 @@ CLAIM = register(Claim(
     comparisons=(
         Comparison("dev_accuracy", "dev accuracy at the end of training (higher for pretrained)",
                    lambda p: _dev_acc(p.pretrained) - _dev_acc(p.scratch), MIN_DEV_ACCURACY_GAIN,
-                   "difference pretrained − scratch", values=_vals(_dev_acc)),
+                   "difference pretrained − scratch", values=fx.per_arm(_dev_acc)),
         Comparison("surface_rank_agreement", "Spearman correlation of training loss and dev error over the 2D grid "
                    "(higher for pretrained)",
                    lambda p: _agree(p.pretrained).spearman - _agree(p.scratch).spearman, MIN_RANK_CORRELATION_GAIN,
-                   "difference pretrained − scratch", values=_vals(lambda e: _agree(e).spearman)),
+                   "difference pretrained − scratch", values=fx.per_arm(lambda e: _agree(e).spearman)),
         Comparison("minimum_gap", "dev error at the training-loss minimum − lowest dev error (smaller for "
                    "pretrained)",
                    lambda p: _agree(p.scratch).gap - _agree(p.pretrained).gap, MIN_MINIMUM_GAP_GAIN,
-                   "difference scratch − pretrained", primary=False, values=_vals(lambda e: _agree(e).gap)),
+                   "difference scratch − pretrained", primary=False, values=fx.per_arm(lambda e: _agree(e).gap)),
         Comparison("argmin_distance", "distance between the training-loss and dev-error minima in (α, β) "
                    "(smaller for pretrained)",
                    lambda p: _agree(p.scratch).argmin_distance - _agree(p.pretrained).argmin_distance,
                    MIN_ARGMIN_DISTANCE_GAIN, "difference scratch − pretrained", primary=False,
-                   values=_vals(lambda e: _agree(e).argmin_distance)),
+                   values=fx.per_arm(lambda e: _agree(e).argmin_distance)),
     ),
 ))

@@ -23,9 +23,6 @@ def _rise(ev) -> float:  # noqa: ANN001
     return fx.overfit_drop(ev.overfit)[1]
 
 
-def _vals(fn):  # noqa: ANN001, ANN202
-    return lambda p: {"pretrained": fn(p.pretrained), "scratch": fn(p.scratch)}
-
 
 CLAIM = register(Claim(
     id="overfitting_robustness",
@@ -35,9 +32,9 @@ CLAIM = register(Claim(
     comparisons=(
         Comparison("dev_accuracy_drop", "best − last dev accuracy in extended training (smaller for pretrained)",
                    lambda p: _drop(p.scratch) - _drop(p.pretrained), MIN_ACCURACY_DROP_GAP,
-                   "difference scratch − pretrained", values=_vals(_drop)),
+                   "difference scratch − pretrained", values=fx.per_arm(_drop)),
         Comparison("dev_loss_rise", "last − lowest dev loss in extended training (smaller for pretrained)",
                    lambda p: _rise(p.scratch) - _rise(p.pretrained), MIN_DEV_LOSS_RISE_GAP,
-                   "difference scratch − pretrained", primary=False, values=_vals(_rise)),
+                   "difference scratch − pretrained", primary=False, values=fx.per_arm(_rise)),
     ),
 ))

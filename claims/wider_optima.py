@@ -15,9 +15,6 @@ from claims.base import Claim, Comparison, register
 MIN_LOG_RATIO = math.log(1.25)
 
 
-def _vals(fn):  # noqa: ANN001, ANN202
-    return lambda p: {"pretrained": fn(p.pretrained), "scratch": fn(p.scratch)}
-
 
 CLAIM = register(Claim(
     id="wider_optima",
@@ -27,29 +24,29 @@ CLAIM = register(Claim(
     comparisons=(
         Comparison("hessian_lambda_max", "top Hessian eigenvalue of the training loss at θ1 (lower for pretrained)",
                    lambda p: fx.log_ratio(fx.lambda_max(p.scratch), fx.lambda_max(p.pretrained)),
-                   MIN_LOG_RATIO, "log ratio scratch/pretrained", values=_vals(fx.lambda_max)),
+                   MIN_LOG_RATIO, "log ratio scratch/pretrained", values=fx.per_arm(fx.lambda_max)),
         Comparison("basin_area_paper_units", "2D basin area {L ≤ L_min + 0.1} in the δ1/δ2 plane, in multiples of "
                    "δ1 and δ2 (the paper's units; larger for pretrained)",
                    lambda p: fx.log_ratio(fx.basin(p.pretrained).area, fx.basin(p.scratch).area),
-                   MIN_LOG_RATIO, "log ratio pretrained/scratch", values=_vals(lambda e: fx.basin(e).area)),
+                   MIN_LOG_RATIO, "log ratio pretrained/scratch", values=fx.per_arm(lambda e: fx.basin(e).area)),
         Comparison("random_direction_width", "width {L ≤ L_min + 0.1} along filter-normalised random directions "
                    "(scale-aware; larger for pretrained)",
                    lambda p: fx.log_ratio(fx.random_width(p.pretrained), fx.random_width(p.scratch)),
-                   MIN_LOG_RATIO, "log ratio pretrained/scratch", values=_vals(fx.random_width)),
+                   MIN_LOG_RATIO, "log ratio pretrained/scratch", values=fx.per_arm(fx.random_width)),
         Comparison("hessian_trace", "Hutchinson trace of the Hessian at θ1 (lower for pretrained)",
                    lambda p: fx.log_ratio(p.scratch.analysis.trace.estimate, p.pretrained.analysis.trace.estimate),
                    MIN_LOG_RATIO, "log ratio scratch/pretrained", primary=False,
-                   values=_vals(lambda e: e.analysis.trace.estimate)),
+                   values=fx.per_arm(lambda e: e.analysis.trace.estimate)),
         Comparison("basin_area_scale_aware", "2D basin area in units of ‖θ1‖² (δ1 is longer for scratch; larger "
                    "for pretrained)",
                    lambda p: fx.log_ratio(fx.basin_area_scale_aware(p.pretrained),
                                           fx.basin_area_scale_aware(p.scratch)),
                    MIN_LOG_RATIO, "log ratio pretrained/scratch", primary=False,
-                   values=_vals(fx.basin_area_scale_aware)),
+                   values=fx.per_arm(fx.basin_area_scale_aware)),
         Comparison("epsilon_sharpness", "Keskar ε-sharpness (ε = 1e-3; lower for pretrained)",
                    lambda p: fx.log_ratio(p.scratch.analysis.sharpness.sharpness,
                                           p.pretrained.analysis.sharpness.sharpness, fx.LOSS_FLOOR),
                    MIN_LOG_RATIO, "log ratio scratch/pretrained", primary=False,
-                   values=_vals(lambda e: e.analysis.sharpness.sharpness)),
+                   values=fx.per_arm(lambda e: e.analysis.sharpness.sharpness)),
     ),
 ))
