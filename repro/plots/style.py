@@ -8,7 +8,7 @@ keeps a global registry of open figures (a leak in a long report run) and picks 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -77,10 +77,6 @@ def data_lines(ax: Axes, prefix: str = "") -> list[Any]:
 def ordered_tasks(items: Iterable[Any]) -> list[str]:
     """Task names in first-seen order (the profile's order)."""
     return list(dict.fromkeys(getattr(i, "task") for i in items))
-
-
-def finite(values: Sequence[float]) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
 
 
 def figure_png(fig: Figure, dpi: int = 96) -> bytes:
