@@ -21,6 +21,13 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def _umask_mode() -> int:
+    """rw for whoever the umask allows: mkstemp creates 0600 files, but results are meant to be shared."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +37,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -49,6 +57,7 @@ def atomic_save(path: str | os.PathLike[str], writer: Callable[[str], None]) -> 
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
