@@ -23,7 +23,11 @@ def report() -> ClaimsReport:
     name = os.environ.get("REPRO_PROFILE") or ("standard" if torch.cuda.is_available() else "cpu")
     profile = get_profile(name)
     out = Path(os.environ.get("REPRO_OUT", "runs"))
-    run_claims(profile, out, data_dir=os.environ.get("REPRO_DATA_DIR"), progress=True)
+    data_dir = os.environ.get("REPRO_DATA_DIR")
+    beside = Path(__file__).resolve().parents[2] / "shared" / "glue"
+    if not data_dir and beside.is_dir():  # this workspace's GLUE copy; elsewhere the hub
+        data_dir = str(beside)
+    run_claims(profile, out, data_dir=data_dir, progress=True)
     return load_claims(claims_dir(profile, out))
 
 
