@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,19 @@ import torch
 from torch import Tensor
 
 RESULTS_DIR = Path("bench/results")
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` torch CPU threads (None: unchanged); on a shared CPU, oversubscribed OpenMP threads are
+    about 10x slower, so a benchmark may ask for fewer."""
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def pick_device(device: str | torch.device | None) -> torch.device:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from repro.bench.common import (
+    torch_threads,
     collate,
     default_out_path,
     environment,
@@ -111,13 +112,9 @@ def run_curvature_bench(
     Uses one batch of all examples (PyHessian's single-batch mode). ``batches`` replaces the synthetic examples.
     Writes ``bench/results/curvature-<device>.json`` by default and returns the dict.
     """
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)  # on a shared CPU, oversubscribed OpenMP threads are 10x slower
-    try:
-        return _run(out_path, model_name, device, batches, locals())
-    finally:
-        torch.set_num_threads(old_threads)
+    kw = dict(locals())
+    with torch_threads(threads):
+        return _run(out_path, model_name, device, batches, kw)
 
 
 def _run(out_path: str | Path | None, model_name: str, device: str | torch.device | None,

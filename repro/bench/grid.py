@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from repro.bench.common import (
+    torch_threads,
     collate,
     default_out_path,
     environment,
@@ -119,13 +120,9 @@ def run_grid_bench(
     ``batches`` (e.g. real SST-2 dev text tokenized by the CLI) replaces the synthetic examples; they are re-batched
     for each contender (ours: length-sorted ``batch_size``; naive: 32 in order, padded to the longest example).
     """
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)  # on a shared CPU, oversubscribed OpenMP threads are 10x slower
-    try:
-        return _run(out_path, model_name, device, batches, locals())
-    finally:
-        torch.set_num_threads(old_threads)
+    kw = dict(locals())
+    with torch_threads(threads):
+        return _run(out_path, model_name, device, batches, kw)
 
 
 def _run(out_path: str | Path | None, model_name: str, device: str | torch.device | None,
