@@ -71,7 +71,9 @@ def lanczos(
     k = min(k, n)
     m_max = min(max_iter, n)
     start_count = op.num_matvecs
-    Q = torch.zeros((m_max + 1, n), dtype=op.dtype, device=op.device)
+    # The Krylov basis grows by doubling: allocating all max_iter+1 rows up front (hundreds of MB for a BERT group)
+    # costs more than the few iterations λ_max usually needs.
+    Q = torch.empty((min(m_max + 1, max(2 * k + 2, 8)), n), dtype=op.dtype, device=op.device)
     Q[0] = _start(op, seed)
     alphas: list[float] = []
     betas: list[float] = []
@@ -97,6 +99,10 @@ def lanczos(
         if b <= 1e-12 * max(1.0, max(abs(x) for x in alphas)):
             break  # invariant subspace: the Ritz values are exact
         betas.append(b)
+        if j + 1 >= Q.shape[0]:
+            grown = torch.empty((min(m_max + 1, 2 * Q.shape[0]), n), dtype=op.dtype, device=op.device)
+            grown[: Q.shape[0]] = Q
+            Q = grown
         Q[j + 1] = w / b
     theta, s = _tridiag_eig(alphas, betas[: m - 1])
     idx = _order(theta, which)[:k]

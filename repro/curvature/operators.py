@@ -161,11 +161,13 @@ class HessianOperator(Operator):
         try:
             with _FrozenOthers(self.model, set(self.params.names)):
                 for g in self._batch_grads():
-                    pairs = [(gi, vi) for gi, vi in zip(g, v.tensors) if gi is not None]
-                    dot = sum((gi * vi).sum() for gi, vi in pairs)
-                    if not isinstance(dot, Tensor) or not dot.requires_grad:
+                    pairs = [(gi, vi) for gi, vi in zip(g, v.tensors) if gi is not None and gi.requires_grad]
+                    if not pairs:
                         continue
-                    hv = torch.autograd.grad(dot, params, allow_unused=True, retain_graph=self.reuse_graph)
+                    # H v = ∂(gᵀv)/∂θ, computed as a vector-Jacobian product of g with v (grad_outputs) rather than
+                    # by building the scalar gᵀv: no extra graph nodes per product.
+                    hv = torch.autograd.grad([gi for gi, _ in pairs], params, grad_outputs=[vi for _, vi in pairs],
+                                             allow_unused=True, retain_graph=self.reuse_graph)
                     for acc, h in zip(out.tensors, hv):
                         if h is not None:
                             acc.add_(h)

@@ -19,7 +19,7 @@ from repro.landscape.params import ParamVector
 @dataclass(frozen=True)
 class TrajectoryProjection:
     """Coordinates (α_t, β_t) of θ_t ≈ θ1 + α_t d1 + β_t d2; ``residual`` = ‖θ_t − projection‖ and
-    ``relative_residual`` = residual / ‖θ_t − θ1‖ (0 where θ_t = θ1)."""
+    ``relative_residual`` = residual / ‖θ_t − θ1‖ (0 where θ_t = θ1 to within 1e-12·‖θ1‖)."""
 
     alphas: tuple[float, ...]
     betas: tuple[float, ...]
@@ -42,6 +42,7 @@ def project_onto_plane(
     if np.linalg.matrix_rank(g) < 2:
         raise ValueError("d1 and d2 are linearly dependent (or zero); the plane is not defined")
     alphas, betas, res, rel = [], [], [], []
+    at_origin = 1e-12 * max(1.0, origin.norm())
     for s in snapshots:
         r = s - origin
         rhs = np.array([r.dot(d1), r.dot(d2)], dtype=np.float64)
@@ -53,7 +54,8 @@ def project_onto_plane(
         alphas.append(float(a))
         betas.append(float(b))
         res.append(resid)
-        rel.append(resid / np.sqrt(rr) if rr > 0 else 0.0)
+        # Points within float rounding of the origin have no meaningful relative residual (0/0): report 0.
+        rel.append(resid / np.sqrt(rr) if np.sqrt(rr) > at_origin else 0.0)
     return TrajectoryProjection(
         tuple(alphas), tuple(betas), tuple(res), tuple(rel), tuple(int(x) for x in steps),
         ((float(g[0, 0]), float(g[0, 1])), (float(g[1, 0]), float(g[1, 1]))),
