@@ -1,15 +1,13 @@
 """Training runs that record their trajectory (per-step loss, dev metrics, parameter snapshots) and resume."""
 
-from repro.training.loop import evaluate_batches, load_data, model_inputs, to_device, train
+from repro.training.loop import load_data, to_device, train
 from repro.training.run import EvalRecord, TrainMetrics, TrainRun, run_dir_for
 
 __all__ = [
     "EvalRecord",
     "TrainMetrics",
     "TrainRun",
-    "evaluate_batches",
     "load_data",
-    "model_inputs",
     "run_dir_for",
     "to_device",
     "train",

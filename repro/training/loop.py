@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from torch import nn
 
 from repro import provenance
 from repro.config import TrainConfig
+from repro.landscape.evaluate import autocast_context, evaluate, model_inputs
 from repro.errors import OutOfMemoryError, TrainingDivergedError
 from repro.storage import from_json_dict, read_json, to_json_dict, write_json
 from repro.training.run import EvalRecord, TrainMetrics, TrainRun, run_dir_for
@@ -34,36 +34,8 @@ from repro.training.snapshots import model_params, save_delta_snapshot, save_par
 Batch = dict[str, torch.Tensor]
 
 
-def model_inputs(batch: Batch) -> Batch:
-    return {k: v for k, v in batch.items() if k != "labels"}
-
-
 def to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-@torch.no_grad()
-def evaluate_batches(model: nn.Module, batches: Sequence[Batch], device: torch.device) -> tuple[float, float]:
-    """Example-weighted mean cross-entropy and accuracy in eval mode (the model's mode is restored)."""
-    was_training = model.training
-    model.eval()
-    total_loss, correct, n = 0.0, 0, 0
-    for batch in batches:
-        batch = to_device(batch, device)
-        with _autocast(device):
-            logits = model(**model_inputs(batch)).logits
-        logits = logits.float()
-        total_loss += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
-        correct += (logits.argmax(-1) == batch["labels"]).sum().item()
-        n += batch["labels"].numel()
-    model.train(was_training)
-    return total_loss / max(n, 1), correct / max(n, 1)
-
-
-def _autocast(device: torch.device) -> Any:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -175,7 +147,8 @@ def train(
         theta0 = None  # loaded lazily for delta snapshots
 
         def record_eval(at: int) -> None:
-            dev_loss, dev_acc = evaluate_batches(model, dev_batches, device)
+            dev = evaluate(model, dev_batches)  # the landscape's evaluator: one definition of dev loss
+            dev_loss, dev_acc = dev.loss, dev.accuracy
             since = [x for x in state["train_loss"][state.get("last_eval_step", 0):]]
             state["evals"].append(to_json_dict(EvalRecord(
                 step=at, epoch=at / steps_per_epoch, dev_loss=dev_loss, dev_accuracy=dev_acc,
@@ -217,7 +190,7 @@ def train(
                     if global_step <= step:
                         continue
                     batch = to_device(batch, device)
-                    with _autocast(device):
+                    with autocast_context(device):
                         logits = model(**model_inputs(batch)).logits
                     loss = F.cross_entropy(logits.float(), batch["labels"])
                     if not torch.isfinite(loss):
