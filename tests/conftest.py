@@ -1,16 +1,67 @@
-"""Shared fixtures: a tiny handmade GLUE directory, the shared GLUE copy (skipped where absent), device skips."""
+"""Shared fixtures: a tiny handmade GLUE directory, the shared GLUE copy (skipped where absent, an error in CI),
+device skips, and the Hypothesis profile every property test runs under."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Hypothesis properties here are guards, not explorations: a guard that passes on one run and fails on the next
+# (or passes in the recorded CI run and fails on a laptop) is no guard. "guard" (the default, and what CI runs)
+# derandomizes: the examples are a function of the test alone. HYPOTHESIS_PROFILE=explore draws fresh examples to
+# look for new failures; anything it finds becomes an @example or a fixed test.
+settings.register_profile("guard", derandomize=True, deadline=None, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", deadline=None, max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "guard"))
+
+# The environment as the session started: tests that delete REPRO_DATA_DIR to isolate themselves must not hide the
+# real data from the tests that need it.
+START_ENV: dict[str, str] = dict(os.environ)
+
+
+def stable_seed(*key: object) -> int:
+    """A 32-bit seed from a key such as ``("pretrained", "sst2", 0)``, the same in every process.
+
+    ``hash()`` of a string changes with PYTHONHASHSEED, so test data seeded from it differs between runs."""
+    return zlib.crc32(repr(key).encode("utf-8"))
+
+
+def in_ci(env: Mapping[str, str]) -> bool:
+    """CI sets ``CI`` (GitHub Actions, GitLab, most runners: ``CI=true``); "", "0", "false" and "no" mean unset."""
+    return env.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def glue_dir(env: Mapping[str, str], required: str = "sst2/train.jsonl") -> Path | None:
+    """The GLUE copy named by ``REPRO_DATA_DIR`` in ``env``, else the workspace copy ``../shared/glue``; None
+    where it lacks ``required``. An explicit REPRO_DATA_DIR is never silently replaced by the workspace copy (a
+    typo in it must show). Relative paths are taken from the working directory, as the library takes them."""
+    env_dir = env.get("REPRO_DATA_DIR")
+    cand = Path(env_dir).expanduser().resolve() if env_dir else REPO.parent / "shared" / "glue"
+    return cand if (cand / required).is_file() else None
+
+
+def require_glue(env: Mapping[str, str], required: str = "sst2/train.jsonl") -> Path:
+    """The GLUE copy, or skip the test -- except in CI, where missing data fails it: a green CI run whose
+    end-to-end tests all skipped has tested nothing."""
+    path = glue_dir(env, required)
+    if path is not None:
+        return path
+    where = env.get("REPRO_DATA_DIR") or str(REPO.parent / "shared" / "glue")
+    msg = f"GLUE copy not found at {where} (no {required}); set REPRO_DATA_DIR to a GLUE copy"
+    if in_ci(env):
+        pytest.fail(f"{msg}. CI is set, so missing data is an error, not a skip.", pytrace=False)
+    pytest.skip(msg)
 _WORDS = ("good great fine bad awful dull movie film plot actor scene story music long short funny sad "
           "warm cold bright dark simple clever").split()
 
@@ -52,11 +103,8 @@ def tiny_glue(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_glue() -> Path:
-    env = os.environ.get("REPRO_DATA_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "glue"
-    if not (path / "sst2" / "train.jsonl").exists():
-        pytest.skip(f"shared GLUE copy not found at {path} (set REPRO_DATA_DIR)")
-    return path
+    """The real GLUE copy (``REPRO_DATA_DIR`` or ``../shared/glue``): skipped where absent, a failure in CI."""
+    return require_glue(START_ENV)
 
 
 @pytest.fixture(autouse=True)

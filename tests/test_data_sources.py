@@ -4,7 +4,6 @@ kind of bad input fails with one DataError that says where and how to fix it."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,15 @@ from repro.data import (
     resolve_data_dir,
 )
 from repro.errors import DataError, UnknownNameError
+from tests.conftest import START_ENV, require_glue
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def real_glue_dir() -> Path | None:
-    env = os.environ.get("REPRO_DATA_DIR")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "glue"]:
-        if (cand / "sst2" / "train.jsonl").is_file():
-            return cand
-    return None
+@pytest.fixture(scope="module")
+def real_glue() -> Path:
+    """The real GLUE copy, looked up in the environment as the session started: the autouse fixture below
+    deletes REPRO_DATA_DIR from each test's environment, so reading it inside the test would always miss it.
+    Skipped where absent, a failure where CI is set."""
+    return require_glue(START_ENV, "sst2/train.jsonl")
 
 
 # ---------------------------------------------------------------- handmade example, written in both layouts
@@ -362,10 +360,8 @@ REAL_COUNTS = [
 
 
 @pytest.mark.parametrize(("task", "split", "rows"), REAL_COUNTS)
-def test_real_local_glue_row_counts(task: str, split: str, rows: int) -> None:
-    root = real_glue_dir()
-    if root is None:
-        pytest.skip("no local GLUE copy (set REPRO_DATA_DIR or provide ../shared/glue)")
+def test_real_local_glue_row_counts(real_glue: Path, task: str, split: str, rows: int) -> None:
+    root = real_glue
     ds = load_split(task, split, root)
     assert len(ds) == rows
     assert ds.features == features_for(task)

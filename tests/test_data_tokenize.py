@@ -4,7 +4,6 @@ stratified; prepare_split tokenizes pairs with the model's tokenizer and hits it
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,15 @@ from hypothesis import strategies as st
 
 import repro.data.tokenize as tokmod
 from repro.data import TokenizedSplit, features_for, prepare_split, subset_indices
+from tests.conftest import START_ENV, require_glue
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def real_glue_dir() -> Path | None:
-    env = os.environ.get("REPRO_DATA_DIR")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "glue"]:
-        if (cand / "rte" / "validation.jsonl").is_file():
-            return cand
-    return None
+@pytest.fixture(scope="module")
+def real_glue() -> Path:
+    """The real GLUE copy, looked up in the environment as the session started: the autouse fixture below
+    deletes REPRO_DATA_DIR from each test's environment, so reading it inside the test would always miss it.
+    Skipped where absent, a failure where CI is set."""
+    return require_glue(START_ENV, "rte/validation.jsonl")
 
 
 def fake_split(lengths: list[int], max_length: int = 12, num_labels: int = 3) -> TokenizedSplit:
@@ -270,10 +268,8 @@ def test_prepare_split_from_hub_monkeypatched(tmp_path: Path, tokenizer: Any,
     assert calls == ["validation"]  # second call came from the cache
 
 
-def test_prepare_real_rte_validation(tmp_path: Path, tokenizer: Any) -> None:
-    root = real_glue_dir()
-    if root is None:
-        pytest.skip("no local GLUE copy (set REPRO_DATA_DIR or provide ../shared/glue)")
+def test_prepare_real_rte_validation(real_glue: Path, tmp_path: Path, tokenizer: Any) -> None:
+    root = real_glue
     out = prepare_split("rte", "validation", tokenizer, tokenizer_id="tiny-minilm", max_length=128,
                         data_dir=root, cache_dir=tmp_path)
     assert len(out) == 277 and out.lengths.max() <= 128 and set(out.labels.tolist()) == {0, 1}
