@@ -1,8 +1,9 @@
 """Which figures show which claim, and rendering them once each into embeddable PNGs.
 
 A claim's section shows the figures named in :data:`CLAIM_FIGURES` for every training setting. The same figure can
-serve two claims (the training-loss contours with trajectories are evidence for §5.1 and §5.2), so rendered PNGs
-are cached by (kind, setting, task) and rendered once per report.
+serve two claims, so rendered PNGs are cached by (kind, setting, task) and rendered once per report. Two kinds never
+draw the same picture: ``contours`` (§5.1) is the bare training-loss surface around θ1, whose width is the claim,
+and ``trajectories`` (§5.2) is that surface with the projected optimization path on it, whose shape is the claim.
 """
 
 from __future__ import annotations
@@ -48,15 +49,18 @@ def _task_runs(data: ReportData, setting: str, task: str | None) -> list[Any]:
 
 
 _CONTOUR_CAPTION = ("Training loss on the plane θ1 + αδ1 + βδ2 around θ1 (origin), {task}, setting {setting}, lowest "
-                    "seed; one column per arm. The line is the optimization trajectory projected on the plane from "
-                    "θ0 (square, α ≈ −1) to θ1 (star); a point's fill shows its off-plane residual relative to its "
-                    "distance from θ1 (white = in the plane). Paper Figs. 2-3.")
+                    "seed; one column per arm. A wider low-loss region around the origin is a wider optimum. "
+                    "Paper Fig. 2.")
+_TRAJECTORY_CAPTION = ("Optimization trajectory projected on the training-loss plane θ1 + αδ1 + βδ2, {task}, setting "
+                       "{setting}, lowest seed; one column per arm. The line runs from θ0 (square, α ≈ −1) to θ1 "
+                       "(star, origin); a point's fill shows its off-plane residual relative to its distance from θ1 "
+                       "(white = in the plane). Paper Fig. 3.")
 
 KINDS: dict[str, FigureKind] = {
     "contours": FigureKind(True, _CONTOUR_CAPTION,
-                           lambda d, s, t: plot_contours(_task_runs(d, s, t), ("train_loss",))),
-    "trajectories": FigureKind(True, _CONTOUR_CAPTION,
-                               lambda d, s, t: plot_contours(_task_runs(d, s, t), ("train_loss",))),
+                           lambda d, s, t: plot_contours(_task_runs(d, s, t), ("train_loss",), trajectory=False)),
+    "trajectories": FigureKind(True, _TRAJECTORY_CAPTION,
+                               lambda d, s, t: plot_contours(_task_runs(d, s, t), ("train_loss",), trajectory=True)),
     "train_vs_dev_contours": FigureKind(
         True, "Training loss (top) and dev error (bottom) on the same δ1/δ2 plane around θ1, {task}, setting "
               "{setting}: where the two landscapes agree, low training loss means low dev error (paper §6.2).",
