@@ -44,6 +44,109 @@ def test_lanczos_top_k_matches_eigvalsh(seed: int) -> None:
     np.testing.assert_allclose(lm.eigenvalues, ev[np.argsort(-np.abs(ev))][:3], rtol=1e-6)
 
 
+def _known_spectrum(eigs: list[float], n: int, seed: int, rest: float = 0.1) -> tuple[torch.Tensor, np.ndarray]:
+    """Q·diag(λ)·Qᵀ with the given top eigenvalues, the other n−k spread in [−rest, rest], and a random rotation Q:
+    the oracle is the spectrum we put in, not another solver's output."""
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    lam = np.concatenate([np.asarray(eigs, dtype=np.float64), np.linspace(-rest, rest, n - len(eigs))])
+    return q @ torch.diag(torch.from_numpy(lam)) @ q.T, lam
+
+
+# Fixed relative tolerance for eigenvalues of float64 matrices with well-separated top eigenvalues. It does not come
+# from the solver's own residuals: a solver that reports small residuals for wrong eigenvalues must still fail.
+EIG_RTOL = 1e-8
+
+
+def test_lanczos_recovers_a_planted_spectrum_and_its_eigenvectors() -> None:
+    A, lam = _known_spectrum([10.0, 7.0, 5.0], 80, seed=3)
+    r = lanczos(LambdaOperator(A), k=3, tol=1e-12, max_iter=80, seed=1, return_vectors=True)
+    np.testing.assert_allclose(r.eigenvalues, [10.0, 7.0, 5.0], rtol=EIG_RTOL)
+    assert r.eigenvectors is not None
+    for lam_i, v in zip(r.eigenvalues, r.eigenvectors):
+        assert float(v.norm()) == pytest.approx(1.0, abs=1e-12)
+        assert float((A @ v - lam_i * v).norm()) <= 1e-8 * 10.0  # an eigenpair of A, checked independently
+    # the reported residuals are the explicit ‖Av − λv‖, not estimates
+    for res, lam_i, v in zip(r.residuals, r.eigenvalues, r.eigenvectors):
+        assert res == pytest.approx(float((A @ v - lam_i * v).norm()), rel=1e-6, abs=1e-13)
+
+
+def test_lanczos_largest_algebraic_versus_largest_magnitude() -> None:
+    """A Hessian at a saddle has a large negative eigenvalue: 'LA' must skip it, 'LM' must return it first."""
+    A, _ = _known_spectrum([-20.0, 6.0, 4.0], 60, seed=4)
+    la = lanczos(LambdaOperator(A), k=2, tol=1e-12, max_iter=60, seed=0, which="LA")
+    lm = lanczos(LambdaOperator(A), k=2, tol=1e-12, max_iter=60, seed=0, which="LM")
+    np.testing.assert_allclose(la.eigenvalues, [6.0, 4.0], rtol=EIG_RTOL)
+    np.testing.assert_allclose(lm.eigenvalues, [-20.0, 6.0], rtol=EIG_RTOL)
+    assert la.converged and lm.converged
+    with pytest.raises(ValueError, match="LA"):
+        lanczos(LambdaOperator(A), k=1, which="SA")
+
+
+def test_lanczos_stopped_early_is_not_converged() -> None:
+    """Two iterations cannot resolve the top eigenvalue of an 80-dimensional spectrum to 1e-10: the result must say
+    so (converged=False, a residual above the tolerance), so a caller that checks it is not fooled."""
+    A, _ = _known_spectrum([10.0, 9.5, 9.0], 80, seed=5, rest=8.0)
+    r = lanczos(LambdaOperator(A), k=1, tol=1e-10, max_iter=2, seed=0)
+    assert not r.converged and r.residuals[0] > 1e-10 * abs(r.eigenvalues[0])
+    assert r.eigenvalues[0] <= 10.0 + 1e-9  # Ritz values never exceed λ_max (Cauchy interlacing)
+
+
+def test_power_iteration_with_deflation_recovers_a_planted_spectrum() -> None:
+    A, _ = _known_spectrum([8.0, -4.0, 2.0], 50, seed=6)
+    p = power_iteration(LambdaOperator(A), k=3, tol=1e-14, max_iter=3000, seed=2, return_vectors=True)
+    np.testing.assert_allclose(p.eigenvalues, [8.0, -4.0, 2.0], rtol=1e-6)  # largest magnitude first
+    assert p.converged and p.eigenvectors is not None
+    gram = p.eigenvectors @ p.eigenvectors.T
+    torch.testing.assert_close(gram, torch.eye(3, dtype=torch.float64), atol=1e-5, rtol=0)  # deflation worked
+    for lam_i, v in zip(p.eigenvalues, p.eigenvectors):
+        assert float((A @ v - lam_i * v).norm()) <= 1e-3 * 8.0
+
+
+def _hutchinson_sd(A: torch.Tensor, n: int) -> float:
+    """Exact standard deviation of the n-probe Rademacher Hutchinson mean: Var(zᵀAz) = 2(‖A‖_F² − Σ a_ii²)."""
+    fro2 = float((A * A).sum())
+    diag2 = float((torch.diagonal(A) ** 2).sum())
+    return float(np.sqrt(2.0 * (fro2 - diag2) / n))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_hutchinson_error_is_within_the_known_variance(seed: int) -> None:
+    """|estimate − tr A| ≤ 4σ with σ from the closed-form variance, not from the estimator's own stderr (a wrong
+    stderr would widen its own tolerance). With fixed seeds the check is deterministic; 4σ would be exceeded by a
+    correct estimator with probability < 1e-4 per seed."""
+    A = _sym(40, 100 + seed) + 3.0 * torch.eye(40, dtype=torch.float64)  # trace far from 0
+    n = 400
+    sd = _hutchinson_sd(A, n)
+    t = hutchinson_trace(LambdaOperator(A), num_samples=n, seed=seed)
+    assert abs(t.estimate - float(torch.trace(A))) <= 4 * sd
+    # and the reported stderr estimates that σ (sample sd of 400 draws: within ±25% with overwhelming probability)
+    assert 0.75 * sd <= t.stderr <= 1.25 * sd
+    assert t.num_samples == n and t.num_matvecs == n and t.method == "hutchinson" and t.seed == seed
+
+
+def test_hutchinson_is_exact_on_a_diagonal_matrix() -> None:
+    """zᵀDz = tr D for every ±1 probe: any probe that is not Rademacher (0/1, Gaussian, unscaled) shows here."""
+    D = torch.diag(torch.linspace(-3.0, 5.0, 30, dtype=torch.float64))
+    t = hutchinson_trace(LambdaOperator(D), num_samples=7, seed=3)
+    assert t.estimate == pytest.approx(float(torch.trace(D)), abs=1e-12)
+    assert t.stderr == pytest.approx(0.0, abs=1e-12)
+
+
+def test_hutchpp_is_exact_on_a_low_rank_matrix_and_within_variance_otherwise() -> None:
+    """Hutch++ sketches H·S with m columns: on a rank-r PSD matrix with r < m the sketch spans its range and the
+    estimate is exact. On a full-rank matrix its error is below the plain Hutchinson bound for the same matvecs."""
+    g = torch.Generator().manual_seed(8)
+    u = torch.randn(60, 4, generator=g, dtype=torch.float64)
+    low = u @ u.T
+    tp = hutchpp_trace(LambdaOperator(low), num_matvecs=30, seed=0)
+    assert tp.estimate == pytest.approx(float(torch.trace(low)), rel=1e-10)
+    assert tp.num_samples == 10 and tp.num_matvecs == 30 and tp.method == "hutch++"
+    A, _ = _known_spectrum([50.0, 30.0, 20.0, 10.0], 60, seed=9, rest=0.5)
+    tp = hutchpp_trace(LambdaOperator(A), num_matvecs=30, seed=1)
+    assert abs(tp.estimate - float(torch.trace(A))) <= 4 * _hutchinson_sd(A, 30)
+
+
 def test_eigen_result_round_trips_and_is_seeded() -> None:
     A = _sym(30, 4)
     state = torch.random.get_rng_state()
