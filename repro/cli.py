@@ -1,14 +1,28 @@
 """Command-line interface: ``repro train``, ``repro claims``, ``repro report``, ``repro bench``, ``repro profiles``.
 
-Every user-facing failure is a :class:`repro.errors.ReproError`, printed as one line that names the fix, with exit
-status 2. ``repro claims`` exits 0 when every claim is reproduced and 1 otherwise -- a result, not an error.
+Exit status, so that a script or CI job can tell a result from a mistake from a crash:
+
+* 0 -- done (``repro claims``: every claim reproduced);
+* 1 -- ``repro claims`` only: not every claim reproduced. A scientific result, not an error;
+* 2 -- user error (bad argument or ``--set`` value, unknown name, missing data or directory, device not
+  available, disk full or not writable): one line ``error: ...`` naming the fix, no traceback. Argparse's own
+  usage errors also exit 2;
+* 3 -- internal error, i.e. a bug in repro: the traceback is printed, followed by one line saying so;
+* 130 / 143 -- interrupted by SIGINT (Ctrl-C) / SIGTERM; the line printed says exactly what was saved.
+
+Every user-facing failure is a :class:`repro.errors.ReproError`. The whole resolved profile is validated
+(:mod:`repro.validation`) before any work starts. ``repro --help`` imports neither torch nor transformers.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import signal
 import sys
+import threading
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,22 +60,41 @@ def _profile(args: argparse.Namespace):  # noqa: ANN202
         try:
             prof = apply_overrides(prof, pairs)
         except (KeyError, ValueError, TypeError) as e:
-            raise ReproError(f"bad --set override: {e}. See `repro profiles show {args.profile}`.") from e
+            msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+            raise ReproError(f"bad --set override: {msg}. See `repro profiles show {args.profile}`.") from e
+    _validate(prof, args)
     return prof
 
 
+def _validate(prof, args: argparse.Namespace) -> None:  # noqa: ANN001
+    """The profile as it will run (with ``--tasks``/``--seeds`` of ``repro claims`` applied) is valid."""
+    import dataclasses
+
+    from repro.validation import check_count, validate_profile
+
+    effective = prof
+    if getattr(args, "tasks", None) is not None:
+        effective = dataclasses.replace(effective, tasks=tuple(args.tasks))
+    if getattr(args, "seeds", None) is not None:
+        check_count(args.seeds, "--seeds")
+        effective = dataclasses.replace(effective, seeds=tuple(range(args.seeds)))
+    validate_profile(effective)
+
+
 def _data_dir(args: argparse.Namespace) -> str | None:
-    return args.data_dir or os.environ.get("REPRO_DATA_DIR") or None
+    """``--data-dir`` if given; otherwise None, and the data layer reads ``REPRO_DATA_DIR`` itself, so that its
+    messages can say which of the two a bad path came from."""
+    return args.data_dir or None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from repro.data import describe_source, get_task
-    from repro.models import resolve_spec
     from repro.training import run_dir_for, train
+    from repro.validation import check_seed
 
-    prof = _profile(args)
     get_task(args.task)
-    resolve_spec(prof.model)
+    check_seed(args.seed)
+    prof = _profile(args)
     data_dir = _data_dir(args)
     setting = next((s for s in prof.settings if s.name == args.setting), None)
     if setting is None:
@@ -70,6 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = prof.train_config(args.task, args.init, args.seed, setting, data_source=describe_source(data_dir))
     rd = run_dir_for(Path(args.out), cfg)
     reused = (rd / "metrics.json").exists()
+    print(f"run directory: {rd}", flush=True)
     run = train(cfg, args.out, data_dir=data_dir, device=args.device, progress=not args.no_progress)
     m = run.metrics
     last = m.evals[-1]
@@ -89,25 +123,36 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise ReproError(f"{run_dir} is not a directory: pass the directory of a claims run, the one holding "
+                         f"claims.json (e.g. runs/<profile>-<hash>, printed by `repro claims`)")
+    if not (run_dir / "claims.json").is_file():
+        raise ReproError(f"{run_dir} holds no claims.json: pass the directory of a finished claims run "
+                         f"(run `repro claims` first; it prints the directory)")
     from repro.report import write_report
 
-    path = write_report(Path(args.run_dir), Path(args.output) if args.output else None)
+    path = write_report(run_dir, Path(args.output) if args.output else None)
     print(f"report: {path}")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import json
-
+    if args.threads is not None and args.threads < 1:
+        raise ReproError(f"--threads {args.threads}: must be a positive integer (or omit it for torch's default)")
     from repro.bench import run_curvature_bench, run_grid_bench
-    from repro.bench.common import pick_device
+    from repro.bench.common import describe_bench, pick_device
+    from repro.models import resolve_spec
 
+    resolve_spec(args.model)
     device = pick_device(args.device)
-    out = Path(args.results) / f"{args.which}-{device.type}.json"
+    # user results go under --out; the tracked bench/results/*.json change only when asked for with --results
+    folder = Path(args.results) if args.results else Path(args.out)
+    out = folder / f"{args.which}-{device.type}.json"
     fn = run_grid_bench if args.which == "grid" else run_curvature_bench
     result = fn(out, model_name=args.model, device=device, threads=args.threads)
-    summary = {k: result[k] for k in ("ratios", "lambda_max", "top5") if k in result}
-    print(json.dumps(summary, indent=2, default=str))
+    for line in describe_bench(result):
+        print(line)
     print(f"benchmark results: {out}")
     return 0
 
@@ -116,17 +161,30 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     from repro.config import PROFILES
     from repro.storage import dumps
 
-    if args.name:
-        print(dumps(PROFILES.get(args.name)), end="")
+    words = list(args.words)
+    if words[:1] == ["list"]:
+        words = words[1:]
+    elif words[:1] == ["show"]:
+        words = words[1:]
+        if not words:
+            raise ReproError(f"`repro profiles show` needs a profile name; known: {', '.join(PROFILES.names())}")
+    if len(words) > 1:
+        raise ReproError(f"`repro profiles` takes one profile name, got {' '.join(words)}; e.g. "
+                         "`repro profiles show cpu`")
+    if words:
+        print(dumps(PROFILES.get(words[0])), end="")
     else:
         for name, prof in PROFILES.items():
             print(f"{name:10s} {prof.model:20s} {prof.description}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from repro.models import INITS
+# repro.models.INITS, repeated so that building the parser (and `repro --help`) does not import torch; a test checks
+# that the two agree
+INITS = ("pretrained", "scratch")
 
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repro",
         description="Reproduce 'Visualizing and Understanding the Effectiveness of BERT' (Hao et al., EMNLP 2019): "
@@ -162,35 +220,96 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="output file (default: RUN_DIR/report.html)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("bench", help="performance benchmarks that write JSON")
+    p = sub.add_parser("bench", help="performance benchmarks that write JSON",
+                       description="Time the grid evaluator or the Hessian eigen-solvers; print each figure with "
+                                   "what it means and write the full JSON.")
     p.add_argument("which", choices=("grid", "curvature"), help="grid evaluation rate or Hessian eigen-solvers")
-    p.add_argument("--results", default="bench/results", help="directory for the JSON (default bench/results)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", default=os.path.join(os.environ.get("REPRO_OUT", DEFAULT_OUT), "bench"),
+                       help="directory for the JSON (default: $REPRO_OUT/bench or ./runs/bench)")
+    where.add_argument("--results", default=None, metavar="DIR",
+                       help="publish: write the JSON to DIR instead, e.g. --results bench/results to replace the "
+                            "tracked results")
     p.add_argument("--device", default=None)
     p.add_argument("--model", default="tiny-minilm", help="model to benchmark (default tiny-minilm)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("profiles", help="list the profiles, or show one as JSON")
-    p.add_argument("name", nargs="?", default=None)
+    p = sub.add_parser("profiles", help="list the profiles, or show one as JSON",
+                       description="`repro profiles` lists the profiles; `repro profiles show NAME` (or `repro "
+                                   "profiles NAME`) prints one as JSON: the fields --set can override.")
+    p.add_argument("words", nargs="*", metavar="[show] NAME", help="profile to show")
     p.set_defaults(func=cmd_profiles)
     return parser
 
 
+EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2, 3
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM outside a training loop (which handles it itself): unwind like Ctrl-C, so that every ``finally``
+    runs (grid evaluations save their finished points) instead of dying mid-write."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum: int, frame: object) -> None:  # noqa: ARG001
+    raise _Terminated("SIGTERM")
+
+
+def _interrupted(e: KeyboardInterrupt) -> int:
+    signum = int(getattr(e, "signum", signal.SIGINT))
+    if getattr(e, "run_dir", None) is not None:  # repro.training.TrainingInterrupted: says what it saved
+        print(f"{e}", file=sys.stderr)
+    else:
+        print(f"interrupted by {signal.Signals(signum).name}: finished training runs and analyses are kept, and so "
+              "are the grid points evaluated so far; a training run in progress resumes from its last checkpoint "
+              "(at most a minute of training is lost). Rerun the same command to resume.", file=sys.stderr)
+    return 128 + signum
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status documented in the module docstring."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "profile", "x") is None:
-        import torch
-
-        args.profile = "standard" if torch.cuda.is_available() else "cpu"
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        if getattr(args, "device", None) is not None:
+            from repro.validation import check_device
+
+            check_device(args.device)
+        if getattr(args, "profile", "x") is None:
+            import torch
+
+            args.profile = "standard" if torch.cuda.is_available() else "cpu"
         return int(args.func(args))
     except ReproError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: completed work is saved; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt as e:
+        return _interrupted(e)
+    except OSError as e:
+        if e.errno not in _ENVIRONMENT_ERRNOS:
+            return _internal_error()
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {e.strerror}{where}; free disk space, or choose an --out (and --data-dir) this user can read "
+              "and write", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception:  # noqa: BLE001 - last resort: a bug, reported as one (exit 3), never as a result (exit 1)
+        return _internal_error()
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _internal_error() -> int:
+    traceback.print_exc()
+    print("internal error: this is a bug in repro, not a problem with your input; please report it with the "
+          "traceback above (exit status 3)", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

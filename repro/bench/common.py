@@ -101,3 +101,59 @@ def unbatch(batches: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
             n = int(b["attention_mask"][i].sum())
             out.append({k: (v[i, :n].cpu() if v.ndim == 2 else v[i].cpu()) for k, v in b.items()})
     return out
+
+
+def _unavailable(entry: dict[str, Any], what: str) -> str | None:
+    if entry.get("status") in (None, "ok"):
+        return None
+    return f"{what}: {entry['status']} ({entry.get('reason', 'no reason recorded')}), so it is not compared"
+
+
+def describe_bench(result: dict[str, Any]) -> list[str]:
+    """One line per figure of a benchmark result, each saying what the number means; comparisons that could not run
+    say so and why. Printed by ``repro bench``; the JSON has the raw timings."""
+    lines = [f"{result.get('benchmark')} benchmark, model {result.get('model')}, {result.get('examples')} examples, "
+             f"device {result.get('device')}, {result.get('threads')} threads"]
+    if result.get("benchmark") == "grid":
+        ours = result.get("ours", {})
+        lines.append(f"  ours: {ours.get('points_per_s', float('nan')):.2f} grid points/s "
+                     f"({ours.get('example_evals_per_s', float('nan')):.0f} example evaluations/s)")
+        r = result.get("ratios", {})
+        if "ours_over_ceiling" in r:
+            lines.append(f"  ours / ceiling = {r['ours_over_ceiling']:.2f}: share of the rate of bare forward passes "
+                         "on the same batches (1.0 = moving the parameters costs nothing)")
+        if "ours_over_naive" in r:
+            lines.append(f"  ours / naive = {r['ours_over_naive']:.2f}: speed-up over the loss-landscape-style loop "
+                         "(model copy per point, fixed padding, float32); above 1 = ours is faster")
+        if "ours_vmap_over_ceiling" in r:
+            lines.append(f"  ours with vmap / ceiling = {r['ours_vmap_over_ceiling']:.2f}: the same with "
+                         f"{result.get('ours_vmap', {}).get('vmap_points')} grid points per forward pass")
+        elif "ours_vmap" in result:
+            lines.append(_unavailable(result["ours_vmap"], "  ours with vmap") or "  ours with vmap: not compared")
+        if "ours_over_loss_landscapes" in r:
+            lines.append(f"  ours / loss-landscapes = {r['ours_over_loss_landscapes']:.2f}: speed-up over the PyPI "
+                         "package's random_plane; above 1 = ours is faster")
+        elif "loss_landscapes" in result:
+            lines.append(_unavailable(result["loss_landscapes"], "  loss-landscapes (PyPI)")
+                         or "  loss-landscapes: not compared")
+        else:
+            lines.append("  loss-landscapes (PyPI): not run")
+    elif result.get("benchmark") == "curvature":
+        for key in [k for k in result if k == "lambda_max" or k.startswith("top")]:
+            entry = result[key]
+            ours = entry.get("ours_lanczos", {})
+            res = max(ours.get("rel_residuals") or [float("nan")])
+            lines.append(f"  {key}: ours (Lanczos) {ours.get('hvps')} Hessian-vector products in "
+                         f"{ours.get('seconds', float('nan')):.2f} s, worst relative residual ‖Hv − λv‖/|λ| = "
+                         f"{res:.1e}, converged: {ours.get('converged')}")
+            ph = entry.get("pyhessian_power", {})
+            if ph.get("status") == "ok":
+                ph_res = max(ph.get("rel_residuals") or [float("nan")])
+                lines.append(f"    PyHessian (power iteration): {ph.get('hvps')} products in "
+                             f"{ph.get('seconds', float('nan')):.2f} s, worst relative residual {ph_res:.1e}")
+                lines.append(f"    time ratio PyHessian / ours = {entry.get('speedup_time', float('nan')):.2f} "
+                             f"(above 1 = ours is faster); product ratio = {entry.get('hvp_ratio', float('nan')):.2f} "
+                             "(above 1 = ours needs fewer); compare them with the residuals, not alone")
+            else:
+                lines.append("    " + (_unavailable(ph, "PyHessian") or "PyHessian: not run"))
+    return lines

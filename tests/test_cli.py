@@ -1,0 +1,215 @@
+"""The CLI's contract with scripts: exit 0 done, 1 not all reproduced (a result), 2 user error as one line naming
+the fix, 3 a bug (traceback kept); bad input is rejected before any work; every documented command parses; the
+help does not import torch; benchmarks write outside the source tree unless asked to publish."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from repro import cli
+from repro.cli import build_parser, main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], pattern: str) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: "), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert re.search(pattern, err), err
+    return err
+
+
+def _train(tmp_path: Path, *extra: str) -> list[str]:
+    return ["train", "--task", "sst2", "--init", "scratch", "--out", str(tmp_path), "--no-progress",
+            "--set", "model=tiny-random", *extra]
+
+
+@pytest.mark.parametrize(
+    ("extra", "pattern"),
+    [
+        (["--set", "pretrained.epochs=abc"], r"pretrained\.epochs = 'abc' must be an integer"),
+        (["--set", "pretrained.epochs=0"], r"pretrained\.epochs = 0 must be a positive integer"),
+        (["--set", "scratch.epochs=-2"], r"scratch\.epochs = -2 must be a positive integer"),
+        (["--set", "scratch.epochs=1.5"], r"scratch\.epochs = 1\.5 must be an integer"),
+        (["--set", "pretrained.batch_size=0"], r"pretrained\.batch_size = 0 must be a positive integer"),
+        (["--set", "tasks=sst2,qqp"], r"unknown task\(s\) 'qqp'"),
+        (["--set", "pretrained.learning_rate=abc"], r"bad --set override.*repro profiles show smoke"),
+        (["--set", "nope=1"], r"bad --set override: unknown setting 'nope'"),
+        (["--set", "novalue"], r"--set expects KEY=VALUE"),
+        (["--seed", "99999999999999999999"], r"--seed = 99999999999999999999 must be in \[0, 2\*\*32 - 1\]"),
+        (["--seed", "-1"], r"--seed = -1 must be in"),
+        (["--setting", "fast"], r"unknown setting 'fast' for profile smoke"),
+    ],
+)
+def test_train_user_errors_exit_2_before_any_work(extra: list[str], pattern: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_train(tmp_path, *extra)) == 2
+    _one_line_error(capsys, pattern)
+    assert not (tmp_path / "train").exists()  # nothing was started
+
+
+def test_cuda_on_a_cpu_only_torch_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(_train(tmp_path, "--device", "cuda")) == 2
+    _one_line_error(capsys, r"--device cuda: .*omit --device or pass --device cpu")
+
+
+@pytest.mark.parametrize(
+    ("extra", "pattern"),
+    [
+        (["--seeds", "0"], r"--seeds 0: must be a positive integer"),
+        (["--seeds", "-1"], r"--seeds -1: must be a positive integer"),
+        (["--tasks", "sst2", "qqp"], r"unknown task\(s\) 'qqp'"),
+        (["--set", "tasks=sst2,qqp"], r"unknown task\(s\) 'qqp'"),
+        (["--set", "seeds=-1"], r"seeds\[0\] = -1"),
+        (["--set", "pretrained.epochs=1.5"], r"pretrained\.epochs = 1\.5 must be an integer"),
+    ],
+)
+def test_claims_user_errors_exit_2_before_any_work(extra: list[str], pattern: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["claims", "--profile", "smoke", "--out", str(tmp_path), "--no-progress", *extra])
+    assert code == 2
+    _one_line_error(capsys, pattern)
+    assert not any(tmp_path.iterdir())  # no claims directory, no empty claims.json, no training
+
+
+def test_report_on_a_missing_or_wrong_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    _one_line_error(capsys, r"is not a directory: pass the directory of a claims run")
+    assert main(["report", str(tmp_path)]) == 2
+    _one_line_error(capsys, r"holds no claims\.json: .*run `repro claims` first")
+
+
+def test_data_dir_error_names_where_the_path_came_from(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path / "from-env"))
+    assert main(_train(tmp_path / "out")) == 2
+    _one_line_error(capsys, r"from-env \(from environment variable REPRO_DATA_DIR\)")
+    assert main(_train(tmp_path / "out", "--data-dir", str(tmp_path / "from-flag"))) == 2
+    _one_line_error(capsys, r"from-flag \(from --data-dir")
+
+
+def test_an_internal_error_exits_3_with_its_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    def boom(args: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_profiles", boom)
+    assert main(["profiles"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a bug" in err and "bug in repro" in err
+
+
+def test_disk_full_is_a_user_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def full(args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/x/theta1.safetensors")
+
+    monkeypatch.setattr(cli, "cmd_profiles", full)
+    assert main(["profiles"]) == 2
+    _one_line_error(capsys, r"No space left on device: /runs/x/theta1\.safetensors; free disk space")
+
+
+@pytest.mark.parametrize("argv", [["profiles"], ["profiles", "list"], ["profiles", "show", "cpu"], ["profiles", "cpu"]])
+def test_profiles_commands(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    if argv[-1] == "cpu":
+        assert json.loads(out)["name"] == "cpu"
+    else:
+        assert "smoke" in out and "standard" in out
+
+
+def test_profiles_show_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profiles", "show"]) == 2
+    _one_line_error(capsys, r"needs a profile name; known: ")
+    assert main(["profiles", "show", "fast"]) == 2
+    _one_line_error(capsys, r"unknown profile 'fast'")
+
+
+def _readme_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    cmds = re.findall(r"`(repro [^`]+)`", text)
+    for block in re.findall(r"```(?:bash|sh|console)?\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            line = line.split(" #")[0].strip()
+            m = re.search(r"(?:^|\s)(repro\s.*)$", line)
+            if m:
+                cmds.append(m.group(1))
+    return cmds
+
+
+def test_readme_lists_commands() -> None:
+    assert len(_readme_commands()) >= 5
+
+
+@pytest.mark.parametrize("command", _readme_commands())
+def test_every_readme_command_parses(command: str) -> None:
+    words = shlex.split(command)[1:]
+    if words and words[0] in ("--help", "-h"):
+        return
+    args = build_parser().parse_args(words)
+    if args.command == "profiles":  # the command itself must accept the words, not only argparse
+        assert main(words) == 0
+
+
+def test_inits_match_the_models_package() -> None:
+    from repro.models import INITS
+
+    assert tuple(cli.INITS) == tuple(INITS)
+
+
+def test_help_does_not_import_torch() -> None:
+    code = ("import sys\nfrom repro.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'transformers', 'datasets', 'matplotlib') if m in sys.modules]\n"
+            "print('HEAVY=' + ','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
+                         env={**os.environ, "PYTHONWARNINGS": ""})
+    assert "HEAVY=\n" in out.stdout, out.stdout[-200:]
+
+
+def test_bench_writes_under_out_by_default_and_explains_each_figure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import repro.bench
+
+    recorded = json.loads((REPO / "bench" / "results" / "grid-cpu.json").read_text())
+    seen: list[Path] = []
+
+    def fake(out: Path, **kw: object) -> dict:
+        seen.append(Path(out))
+        return recorded
+
+    monkeypatch.setattr(repro.bench, "run_grid_bench", fake)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REPRO_OUT", raising=False)
+    assert main(["bench", "grid", "--device", "cpu"]) == 0
+    assert seen[-1] == Path("runs") / "bench" / "grid-cpu.json"  # not the tracked bench/results
+    out = capsys.readouterr().out
+    assert re.search(r"ours / ceiling = [\d.]+: share of the rate of bare forward passes", out)
+    assert re.search(r"ours / naive = [\d.]+: speed-up over the loss-landscape-style loop", out)
+    assert "loss-landscapes (PyPI): failed (ZeroDivisionError" in out  # says why there is no comparison
+    assert main(["bench", "grid", "--device", "cpu", "--results", "published"]) == 0
+    assert seen[-1] == Path("published") / "grid-cpu.json"
+
+
+def test_bench_says_when_pyhessian_is_unavailable() -> None:
+    from repro.bench.common import describe_bench
+
+    recorded = json.loads((REPO / "bench" / "results" / "curvature-cpu.json").read_text())
+    lines = describe_bench(recorded)
+    assert any("time ratio PyHessian / ours" in ln and "above 1 = ours is faster" in ln for ln in lines)
+    recorded["top5"]["pyhessian_power"] = {"status": "unavailable", "reason": "ImportError: no pyhessian"}
+    assert any("PyHessian: unavailable (ImportError: no pyhessian)" in ln for ln in describe_bench(recorded))
