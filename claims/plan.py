@@ -3,24 +3,43 @@
 Every claim reads the same evidence, so a run's training, surfaces and Hessian are computed once and cached in the
 claims run directory (training runs under ``train/``, measurements under ``analysis/``), and each task's run is
 also the partner task's θ1′ for the cross-task direction δ2. Re-running the plan resumes or reuses everything.
+
+The plan runs in two phases of independent jobs (:mod:`claims.jobs`): all training runs, then all analyses (an
+analysis reads its partner's run). With several workers (:mod:`claims.distributed`) each takes its share of each
+phase, with a barrier between the phases; with ``shard=(i, n)`` only shard i's analyses run, together with every
+training run they read.
+
+Failures are isolated. An error in one run's training or analysis -- a solver that does not converge, a
+non-finite Hessian-vector product, any exception that is not a user error -- is recorded for that run
+(:attr:`RunEvidence.error`), the comparisons that need it become inconclusive with that reason, and the rest of
+the plan completes. Nothing failed is cached as final, so running the plan again retries exactly what failed and
+reuses everything that finished. A diverged training run (non-finite loss) *is* final: training is deterministic,
+so it would diverge again. User errors (:class:`repro.errors.ReproError`: bad input, data, configuration, out of
+memory) and interrupts stop the plan, because every other run would meet them too.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from repro.config import Profile
-from repro.data import describe_source
-from repro.errors import TrainingDivergedError
-from repro.models import INITS
+from repro.config import Profile, TrainConfig
+from repro.data import describe_source, get_task
+from repro.errors import ReproError, TrainingDivergedError
+from repro.storage import from_json_dict, read_json
 from repro.training import TrainMetrics, TrainRun, run_dir_for, train
 
-from claims.analysis import RunAnalysis, analyze_run
+from claims.analysis import RunAnalysis, analysis_path, analyze_run
 from claims.base import LEARNED_FRACTION_OF_CHANCE, Pair
+from claims.distributed import SINGLE, Workers
+from claims.jobs import AnalysisJob, TrainJob, deal, needed_training, plan_jobs, run_key
+from claims.progress import CostProgress
+
+FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -32,11 +51,13 @@ class RunEvidence:
     init: str
     seed: int
     run_dir: str
-    status: str  # complete / diverged
+    status: str  # complete / diverged / failed (training raised; metrics is an empty placeholder then)
     metrics: TrainMetrics
     analysis: RunAnalysis | None
     overfit: TrainMetrics | None
     overfit_run_dir: str | None
+    analysis_error: str = ""  # why there is no analysis of a completed run
+    overfit_error: str = ""  # why the extended-training run is missing
 
     @property
     def chance_loss(self) -> float:
@@ -47,14 +68,45 @@ class RunEvidence:
         return (self.status == "complete" and self.analysis is not None
                 and self.analysis.train_loss_theta1 <= LEARNED_FRACTION_OF_CHANCE * self.chance_loss)
 
+    @property
+    def error(self) -> str:
+        """Everything that failed for this arm ('' when nothing did)."""
+        parts = []
+        if self.status != "complete":
+            parts.append(f"training {self.status}: {self.metrics.message}")
+        if self.analysis_error:
+            parts.append(f"analysis failed: {self.analysis_error}")
+        if self.overfit_error:
+            parts.append(f"extended training failed: {self.overfit_error}")
+        return "; ".join(parts)
+
     def learned_reason(self) -> str:
         if self.status != "complete":
             return f"{self.init} run {self.status}: {self.metrics.message}"
         if self.analysis is None:
+            if self.analysis_error:
+                return f"{self.init} run analysis failed: {self.analysis_error}"
             return f"{self.init} run has no analysis"
         return (f"{self.init} training loss at θ1 {self.analysis.train_loss_theta1:.3f} > "
                 f"{LEARNED_FRACTION_OF_CHANCE} × ln({self.metrics.num_labels}) = "
                 f"{LEARNED_FRACTION_OF_CHANCE * self.chance_loss:.3f}")
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What failed in a plan execution, keyed by job: training runs by run key, analyses by analysis key."""
+
+    train: dict[str, str] = field(default_factory=dict)
+    analysis: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def union(parts: Sequence[Outcomes]) -> Outcomes:
+        t: dict[str, str] = {}
+        a: dict[str, str] = {}
+        for p in parts:
+            t.update(p.train)
+            a.update(p.analysis)
+        return Outcomes(t, a)
 
 
 @dataclass(frozen=True)
@@ -63,13 +115,178 @@ class PlanResult:
     evidence: tuple[RunEvidence, ...]
     train_seconds: float
     analysis_seconds: float
+    failures: Outcomes = field(default_factory=Outcomes)
 
 
-def _train_or_load(cfg, out: Path, data_dir, device, progress: bool) -> TrainRun:  # noqa: ANN001
+def describe_error(err: BaseException) -> str:
+    """One line for claims.json: the exception type, its message, and where it was raised."""
+    tb = traceback.extract_tb(err.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno} in {tb[-1].name})" if tb else ""
+    msg = " ".join(str(err).split())
+    if len(msg) > 300:
+        msg = msg[:297] + "..."
+    return f"{type(err).__name__}: {msg}{where}"
+
+
+def run_training_job(job: TrainJob, out: Path, *, data_dir: str | Path | None, device: str | None,
+                     progress: bool) -> str | None:
+    """Train (or resume, or reuse) one run. None when it completed or diverged (both final and on disk), else why
+    it failed (nothing final is written then, so the next plan retries it)."""
     try:
-        return train(cfg, out, data_dir=data_dir, device=device, progress=progress)
+        train(job.config, out, data_dir=data_dir, device=device, progress=progress)
     except TrainingDivergedError:
-        return TrainRun.load(run_dir_for(out, cfg))
+        return None
+    except ReproError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- isolate this run; the error is recorded in claims.json
+        return describe_error(err)
+    return None
+
+
+def _load_metrics(run_dir: Path) -> TrainMetrics | None:
+    path = run_dir / "metrics.json"
+    return from_json_dict(TrainMetrics, read_json(path)) if path.exists() else None
+
+
+def cached_analysis(out: Path, run_dir: Path, setting: str) -> RunAnalysis | None:
+    """The stored analysis of a run, when one of the current version exists (the same test analyze_run makes)."""
+    from claims.analysis import ANALYSIS_VERSION
+
+    path = analysis_path(out, run_dir, setting)
+    if not path.exists():
+        return None
+    data = read_json(path)
+    if data.get("version") != ANALYSIS_VERSION:
+        return None
+    return from_json_dict(RunAnalysis, data)
+
+
+def run_analysis_job(job: AnalysisJob, profile: Profile, out: Path, failed_training: Mapping[str, str], *,
+                     data_dir: str | Path | None, device: str | None) -> str | None:
+    """Analyse one run unless its stored analysis is current. None when done (or when there is nothing to analyse:
+    the run did not complete, which its evidence already says), else why the analysis failed."""
+    run_dir = run_dir_for(out, job.run)
+    if run_key(job.run) in failed_training:
+        return None
+    if cached_analysis(out, run_dir, job.setting) is not None:
+        return None
+    run = TrainRun.load(run_dir)
+    if run.metrics.status != "complete":
+        return None
+    partner = None
+    if job.partner is not None:
+        pkey = run_key(job.partner)
+        if pkey in failed_training:
+            # analysing without δ2 would cache a surface-less analysis as final; retry with the partner instead
+            return f"needs the partner run {pkey}, whose training failed"
+        partner = TrainRun.load(run_dir_for(out, job.partner))
+        if partner.metrics.status != "complete":
+            partner = None  # diverged (final): no cross-task plane, the rest is measured
+    try:
+        analyze_run(run, partner, profile, job.setting, out, data_dir=data_dir, device=device)
+    except ReproError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- isolate this analysis; the error is recorded in claims.json
+        return describe_error(err)
+    return None
+
+
+def _failed_metrics(task: str, reason: str) -> TrainMetrics:
+    return TrainMetrics(status=FAILED, total_steps=0, steps_per_epoch=0, train_loss=[], learning_rate=[],
+                        grad_norm=[], evals=[], snapshot_steps=[], wall_seconds=0.0, num_train=0, num_dev=0,
+                        num_labels=get_task(task).num_labels, message=reason)
+
+
+def collect_evidence(jobs: Sequence[AnalysisJob], out: Path, failures: Outcomes) -> tuple[RunEvidence, ...]:
+    """Assemble the evidence of ``jobs`` from what is on disk under ``out`` and the recorded failures."""
+    evidence = []
+    for job in jobs:
+        run_dir = run_dir_for(out, job.run)
+        key = run_key(job.run)
+        metrics = _load_metrics(run_dir) if key not in failures.train else None
+        if metrics is None:
+            metrics = _failed_metrics(job.task, failures.train.get(key, "training did not finish"))
+        analysis, analysis_error = None, ""
+        if metrics.status == "complete":
+            analysis_error = failures.analysis.get(job.key, "")
+            if not analysis_error:
+                analysis = cached_analysis(out, run_dir, job.setting)
+                if analysis is None:
+                    analysis_error = "no stored analysis (the analysis did not run)"
+        over_dir = run_dir_for(out, job.overfit)
+        okey = run_key(job.overfit)
+        overfit = _load_metrics(over_dir) if okey not in failures.train else None
+        overfit_error = "" if overfit is not None else failures.train.get(okey, "extended training did not finish")
+        evidence.append(RunEvidence(
+            setting=job.setting, task=job.task, init=job.init, seed=job.seed, run_dir=str(run_dir),
+            status=metrics.status, metrics=metrics, analysis=analysis, overfit=overfit,
+            overfit_run_dir=str(over_dir) if overfit is not None else None, analysis_error=analysis_error,
+            overfit_error=overfit_error,
+        ))
+    return tuple(evidence)
+
+
+def pairs_of(profile: Profile, evidence: Sequence[RunEvidence]) -> tuple[Pair, ...]:
+    by_key = {(e.setting, e.task, e.seed, e.init): e for e in evidence}
+    return tuple(
+        Pair(s.name, t, seed, by_key[s.name, t, seed, "pretrained"], by_key[s.name, t, seed, "scratch"])
+        for s in profile.settings for t in profile.tasks for seed in profile.seeds
+        if (s.name, t, seed, "pretrained") in by_key and (s.name, t, seed, "scratch") in by_key
+    )
+
+
+def resolve(profile: Profile, tasks: Sequence[str] | None, seeds: Sequence[int] | None) -> Profile:
+    if tasks:
+        profile = replace(profile, tasks=tuple(tasks))
+    if seeds is not None:
+        profile = replace(profile, seeds=tuple(seeds))
+    return profile
+
+
+def execute(
+    profile: Profile,
+    out: Path,
+    *,
+    data_dir: str | Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    shard: tuple[int, int] | None = None,
+    workers: Workers = SINGLE,
+) -> tuple[tuple[AnalysisJob, ...], Outcomes, float, float]:
+    """Run this process's share of the plan; return (the analysis jobs of the plan or shard, every participant's
+    failures, training seconds, analysis seconds). Collective: every rank of ``workers`` must call it."""
+    out = Path(out)
+    train_jobs, analysis_jobs = plan_jobs(profile, describe_source(data_dir))
+    if shard is not None:
+        analysis_jobs = tuple(deal(analysis_jobs, *shard))
+        train_jobs = tuple(needed_training(analysis_jobs, train_jobs))
+    my_train = deal(train_jobs, workers.rank, workers.world)
+    my_analyses = deal(analysis_jobs, workers.rank, workers.world)
+    where = f" worker {workers.rank}/{workers.world}" if workers.distributed else ""
+    bar = CostProgress(sum(j.cost for j in my_train) + sum(j.cost for j in my_analyses),
+                       f"claims {profile.name}{where}", enabled=progress and workers.rank == 0,
+                       jobs=len(my_train) + len(my_analyses))
+    inner_bars = progress and bar.is_tty and not workers.distributed
+    mine = Outcomes()
+    try:
+        t0 = time.perf_counter()
+        for job in my_train:
+            reason = run_training_job(job, out, data_dir=data_dir, device=device, progress=inner_bars)
+            if reason is not None:
+                mine.train[job.key] = reason
+            bar.advance(job.cost, f"trained {job.key}")
+        failures = Outcomes.union(workers.gather(mine))  # barrier: every run is on disk (or failed)
+        t1 = time.perf_counter()
+        for job in my_analyses:
+            reason = run_analysis_job(job, profile, out, failures.train, data_dir=data_dir, device=device)
+            if reason is not None:
+                mine.analysis[job.key] = reason
+            bar.advance(job.cost, f"analysed {job.key}")
+        failures = Outcomes.union(workers.gather(mine))
+        t2 = time.perf_counter()
+    finally:
+        bar.close()
+    return analysis_jobs, failures, t1 - t0, t2 - t1
 
 
 def run_plan(
@@ -82,56 +299,8 @@ def run_plan(
     seeds: Sequence[int] | None = None,
     progress: bool = True,
 ) -> PlanResult:
-    from tqdm.auto import tqdm
-
-    tasks = tuple(tasks or profile.tasks)
-    seeds = tuple(seeds if seeds is not None else profile.seeds)
-    source = describe_source(data_dir)
-    jobs = len(profile.settings) * len(seeds) * len(tasks) * len(INITS)
-    bar = tqdm(total=jobs * 3, desc=f"claims plan ({profile.name})", disable=not progress, dynamic_ncols=True)
-    evidence: list[RunEvidence] = []
-    t_train = t_an = 0.0
-    try:
-        for setting in profile.settings:
-            for seed in seeds:
-                runs: dict[tuple[str, str], TrainRun] = {}
-                overfits: dict[tuple[str, str], TrainRun | None] = {}
-                t0 = time.perf_counter()
-                for task in tasks:
-                    for init in INITS:
-                        cfg = profile.train_config(task, init, seed, setting, data_source=source)
-                        runs[task, init] = _train_or_load(cfg, out, data_dir, device, progress)
-                        bar.update(1)
-                        ocfg = profile.train_config(task, init, seed, setting, overfit=True, data_source=source)
-                        overfits[task, init] = _train_or_load(ocfg, out, data_dir, device, progress)
-                        bar.update(1)
-                t1 = time.perf_counter()
-                t_train += t1 - t0
-                for i, task in enumerate(tasks):
-                    partner_task = tasks[(i + 1) % len(tasks)] if len(tasks) > 1 else None
-                    for init in INITS:
-                        run = runs[task, init]
-                        partner = runs.get((partner_task, init)) if partner_task else None
-                        if partner is not None and partner.metrics.status != "complete":
-                            partner = None
-                        analysis = None
-                        if run.metrics.status == "complete":
-                            analysis = analyze_run(run, partner, profile, setting.name, out, data_dir=data_dir,
-                                                   device=device)
-                        of = overfits[task, init]
-                        evidence.append(RunEvidence(
-                            setting=setting.name, task=task, init=init, seed=seed, run_dir=str(run.path),
-                            status=run.metrics.status, metrics=run.metrics, analysis=analysis,
-                            overfit=of.metrics if of is not None else None,
-                            overfit_run_dir=str(of.path) if of is not None else None,
-                        ))
-                        bar.update(1)
-                t_an += time.perf_counter() - t1
-    finally:
-        bar.close()
-    by_key = {(e.setting, e.task, e.seed, e.init): e for e in evidence}
-    pairs = tuple(
-        Pair(s.name, t, seed, by_key[s.name, t, seed, "pretrained"], by_key[s.name, t, seed, "scratch"])
-        for s in profile.settings for t in tasks for seed in seeds
-    )
-    return PlanResult(pairs, tuple(evidence), t_train, t_an)
+    """Run the whole plan in this process and return its evidence."""
+    profile = resolve(profile, tasks, seeds)
+    jobs, failures, t_train, t_an = execute(profile, out, data_dir=data_dir, device=device, progress=progress)
+    evidence = collect_evidence(jobs, Path(out), failures)
+    return PlanResult(pairs_of(profile, evidence), evidence, t_train, t_an, failures)

@@ -2,26 +2,45 @@
 
 A claims run lives in one directory, ``<out>/<profile>-<hash of the resolved profile>/``, holding ``train/``,
 ``analysis/``, ``claims.json`` and ``report.html``; the same profile reuses and resumes it.
+
+The same call runs on one process, on a torchrun group (:mod:`claims.distributed`; rank 0 evaluates and writes),
+or as one shard of ``n`` (``shard=(i, n)``), which writes a small mergeable copy of its results -- training
+metrics and analysis JSON, no weights or snapshots -- to ``<run dir>/shards/shard-<i>-of-<n>/``;
+:func:`merge_shards` turns the ``n`` shard outputs into one claims run directory, claims.json and report.
 """
 
 from __future__ import annotations
 
+import math
+import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from repro import provenance
 from repro.config import Profile
 from repro.data import describe_source
+from repro.errors import ReproError
 from repro.storage import config_hash, from_json_dict, read_json, write_json
 
-from claims.base import CLAIMS, LEARNED_FRACTION_OF_CHANCE, REPRODUCED, ClaimResult
+from claims.base import CLAIMS, LEARNED_FRACTION_OF_CHANCE, REPRODUCED, ClaimResult, Stat
+from claims.distributed import Workers, join_group, leave_group
 from claims.evaluate import evaluate_claim
-from claims.plan import PlanResult, run_plan
+from claims.jobs import AnalysisJob, plan_jobs, run_key
+from claims.plan import (
+    Outcomes,
+    PlanResult,
+    collect_evidence,
+    execute,
+    pairs_of,
+    resolve,
+)
 
 CLAIMS_FILE = "claims.json"
+MANIFEST_FILE = "manifest.json"
+SHARDS_DIR = "shards"
 
 
 @dataclass(frozen=True)
@@ -32,13 +51,14 @@ class RunSummary:
     seed: int
     run_dir: str  # relative to the claims directory
     analysis: str | None
-    status: str
+    status: str  # complete / diverged / failed
     learned: bool
     train_loss_theta1: float | None
     dev_accuracy: float
     total_steps: int
     wall_seconds: float
     overfit_run_dir: str | None
+    error: str = ""  # what failed for this run (training, analysis, extended training); retried on the next run
 
 
 @dataclass(frozen=True)
@@ -56,8 +76,27 @@ class ClaimsReport:
     learned_fraction_of_chance: float
 
 
+@dataclass(frozen=True)
+class ShardManifest:
+    """What one shard of a plan computed and what failed there: enough to merge it without its weights."""
+
+    shard: int
+    shards: int
+    profile: dict[str, Any]
+    data_source: str
+    provenance: provenance.Provenance
+    analyses: tuple[str, ...]  # keys of this shard's analysis jobs
+    train_failures: dict[str, str]
+    analysis_failures: dict[str, str]
+    durations: dict[str, float]
+
+
 def claims_dir(profile: Profile, out: Path) -> Path:
     return Path(out) / f"{profile.name}-{config_hash(profile, 8)}"
+
+
+def shard_dir(root: Path, shard: tuple[int, int]) -> Path:
+    return Path(root) / SHARDS_DIR / f"shard-{shard[0]}-of-{shard[1]}"
 
 
 def load_claims(path: Path) -> ClaimsReport:
@@ -81,7 +120,7 @@ def _summaries(plan: PlanResult, root: Path) -> tuple[RunSummary, ...]:
             train_loss_theta1=e.analysis.train_loss_theta1 if e.analysis else None,
             dev_accuracy=e.metrics.evals[-1].dev_accuracy if e.metrics.evals else float("nan"),
             total_steps=e.metrics.total_steps, wall_seconds=e.metrics.wall_seconds,
-            overfit_run_dir=rel(e.overfit_run_dir) if e.overfit_run_dir else None,
+            overfit_run_dir=rel(e.overfit_run_dir) if e.overfit_run_dir else None, error=e.error,
         )
         for e in plan.evidence
     )
@@ -109,38 +148,79 @@ def run_claims(
     seeds: int | None = None,
     progress: bool = True,
     write_html: bool = True,
+    shard: tuple[int, int] | None = None,
+    workers: Workers | None = None,
 ) -> int:
-    """Run everything; return the exit status (0 all reproduced, 1 otherwise)."""
+    """Run everything; return the exit status (0 all reproduced, 1 otherwise; 0 for a shard or a rank > 0).
+
+    Under torchrun (``workers`` None and the torchrun environment set) this process joins the group and runs its
+    share; rank 0 writes the results."""
     from repro.data import get_task
 
-    if tasks:
-        for t in tasks:
-            get_task(t)
-        profile = replace(profile, tasks=tuple(tasks))
-    if seeds is not None:
-        profile = replace(profile, seeds=tuple(range(seeds)))
-    root = claims_dir(profile, out)
-    root.mkdir(parents=True, exist_ok=True)
-    write_json(root / "profile.json", profile)
-    t0 = time.perf_counter()
-    plan = run_plan(profile, root, data_dir=data_dir, device=device, progress=progress)
+    for t in tasks or ():
+        get_task(t)
+    profile = resolve(profile, tasks, tuple(range(seeds)) if seeds is not None else None)
+    group = workers if workers is not None else join_group()
+    try:
+        root = claims_dir(profile, out)
+        root.mkdir(parents=True, exist_ok=True)
+        if group.rank == 0:
+            write_json(root / "profile.json", profile)
+            what = f", shard {shard[0]}/{shard[1]}" if shard else ""
+            what += f", {group.world} workers" if group.distributed else ""
+            print(f"claims run directory: {root} (profile {profile.name}{what})", flush=True)
+        t0 = time.perf_counter()
+        device = group.device(device)
+        jobs, failures, t_train, t_an = execute(profile, root, data_dir=data_dir, device=device,
+                                                progress=progress, shard=shard, workers=group)
+        if group.rank != 0:
+            return 0
+        source = describe_source(data_dir)
+        prov = provenance.collect(device)
+        durations = {"train_seconds": t_train, "analysis_seconds": t_an}
+        if shard is not None:
+            path = write_shard(root, shard, profile, source, prov, jobs, failures,
+                               {**durations, "total_seconds": time.perf_counter() - t0})
+            print(f"shard {shard[0]}/{shard[1]} done: {len(jobs)} analyses, "
+                  f"{len(failures.train) + len(failures.analysis)} failure(s). Mergeable output: {path}")
+            print(f"merge all {shard[1]} shard outputs with: repro claims --merge DIR... --out OUT")
+            return 0
+        return finish(profile, root, jobs, failures, durations, t0, prov, source, write_html)
+    finally:
+        if workers is None:
+            leave_group(group)
+
+
+def finish(profile: Profile, root: Path, jobs: Sequence[AnalysisJob], failures: Outcomes,
+           durations: dict[str, float], t0: float, prov: provenance.Provenance, source: str,
+           write_html: bool) -> int:
+    """Evaluate the claims on the evidence under ``root``, write claims.json and the report, print the summary."""
+    evidence = collect_evidence(jobs, root, failures)
+    plan = PlanResult(pairs_of(profile, evidence), evidence, durations.get("train_seconds", 0.0),
+                      durations.get("analysis_seconds", 0.0), failures)
+    t_eval = time.perf_counter()
     results = evaluate_all(plan)
+    durations = {**durations, "evaluation_seconds": time.perf_counter() - t_eval}
     verdict = REPRODUCED if all(r.verdict == REPRODUCED for r in results) else "not_all_reproduced"
-    report = ClaimsReport(
-        profile=profile.to_json(), provenance=provenance.collect(device), data_source=describe_source(data_dir),
-        tasks=profile.tasks, seeds=profile.seeds, settings=tuple(s.name for s in profile.settings),
-        verdict=verdict, claims=results, runs=_summaries(plan, root),
-        durations={
-            # this invocation (small when everything was reused from an earlier one)
-            "train_seconds": plan.train_seconds, "analysis_seconds": plan.analysis_seconds,
-            "total_seconds": time.perf_counter() - t0,
-            # the recorded training time of every run the claims rest on, however many invocations it took
-            "training_compute_seconds": sum(_unique_runs(plan).values()),
-        },
-        learned_fraction_of_chance=LEARNED_FRACTION_OF_CHANCE,
-    )
+
+    def report_of(d: dict[str, float]) -> ClaimsReport:
+        return ClaimsReport(
+            profile=profile.to_json(), provenance=prov, data_source=source,
+            tasks=profile.tasks, seeds=profile.seeds, settings=tuple(s.name for s in profile.settings),
+            verdict=verdict, claims=results, runs=_summaries(plan, root),
+            durations={
+                **d,
+                # this invocation (small when everything was reused from an earlier one)
+                "total_seconds": time.perf_counter() - t0,
+                # the recorded training time of every run the claims rest on, however many invocations it took
+                "training_compute_seconds": sum(_unique_runs(plan).values()),
+            },
+            learned_fraction_of_chance=LEARNED_FRACTION_OF_CHANCE,
+        )
+
+    report = report_of(durations)
     write_json(root / CLAIMS_FILE, report)
-    print(format_table(report))
+    print(format_summary(report))
     print(f"claims: {root / CLAIMS_FILE}")
     if write_html:
         try:
@@ -148,8 +228,113 @@ def run_claims(
         except ImportError:  # the report module is optional until it exists
             pass
         else:
+            t_rep = time.perf_counter()
             print(f"report: {write_report(root)}")
+            report = report_of({**durations, "report_seconds": time.perf_counter() - t_rep})
+            write_json(root / CLAIMS_FILE, report)
     return 0 if verdict == REPRODUCED else 1
+
+
+# -- shards ----------------------------------------------------------------------------------------------------------
+def _copy_small(src_root: Path, dst_root: Path, rel: str) -> None:
+    src, dst = Path(src_root) / rel, Path(dst_root) / rel
+    if not src.exists() or dst.exists():
+        return  # runs are keyed by config hash: an existing copy is the same run
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def _small_files(jobs: Sequence[AnalysisJob]) -> list[str]:
+    """Paths, relative to a claims run directory, of the metrics and analyses that ``jobs``' evidence reads."""
+    from claims.analysis import analysis_path
+    from repro.training import run_dir_for
+
+    files = []
+    for j in jobs:
+        for cfg in (j.run, j.overfit):
+            files += [f"train/{run_key(cfg)}/config.json", f"train/{run_key(cfg)}/metrics.json"]
+        files.append(str(analysis_path(Path("."), run_dir_for(Path("."), j.run), j.setting)))
+    return list(dict.fromkeys(files))
+
+
+def write_shard(root: Path, shard: tuple[int, int], profile: Profile, source: str, prov: provenance.Provenance,
+                jobs: Sequence[AnalysisJob], failures: Outcomes, durations: dict[str, float]) -> Path:
+    """Copy this shard's training metrics and analyses (no weights) beside a manifest; return the directory."""
+    target = shard_dir(root, shard)
+    for rel in _small_files(jobs):
+        _copy_small(root, target, rel)
+    manifest = ShardManifest(shard[0], shard[1], profile.to_json(), source, prov, tuple(j.key for j in jobs),
+                             dict(failures.train), dict(failures.analysis), durations)
+    write_json(target / MANIFEST_FILE, manifest)
+    return target
+
+
+def _find_manifests(dirs: Sequence[Path]) -> list[Path]:
+    found: list[Path] = []
+    for d in dirs:
+        d = Path(d)
+        if (d / MANIFEST_FILE).is_file():
+            found.append(d)
+            continue
+        inside = sorted(p.parent for p in d.glob(f"{SHARDS_DIR}/*/{MANIFEST_FILE}"))
+        if not inside:
+            raise ReproError(f"{d} holds no shard output ({MANIFEST_FILE}): pass the directories printed by "
+                             f"`repro claims --shard I/N` (or the claims run directories holding shards/)")
+        found += inside
+    return found
+
+
+def merge_shards(dirs: Sequence[Path], out: Path, *, write_html: bool = True) -> int:
+    """Merge the outputs of ``repro claims --shard i/n`` (all n of them) into one claims run under ``out``:
+    claims.json and the report, exactly as an unsharded run would have written them. Returns the exit status."""
+    t0 = time.perf_counter()
+    shard_dirs = _find_manifests(dirs)
+    manifests = [from_json_dict(ShardManifest, read_json(d / MANIFEST_FILE)) for d in shard_dirs]
+    first = manifests[0]
+    for d, m in zip(shard_dirs, manifests):
+        if m.profile != first.profile or m.data_source != first.data_source or m.shards != first.shards:
+            raise ReproError(f"{d} is a shard of a different plan (profile, data source or shard count differs "
+                             f"from {shard_dirs[0]}): merge only the shards of one `repro claims --shard I/N` plan")
+    missing = sorted(set(range(first.shards)) - {m.shard for m in manifests})
+    if missing:
+        raise ReproError(f"shard(s) {', '.join(f'{i}/{first.shards}' for i in missing)} missing: run "
+                         f"`repro claims --shard I/{first.shards}` for each and pass every output to --merge")
+    profile = Profile.from_json(first.profile)
+    root = claims_dir(profile, out)
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"claims run directory: {root} (merging {first.shards} shards of profile {profile.name})", flush=True)
+    write_json(root / "profile.json", profile)
+    _, jobs = plan_jobs(profile, first.data_source)
+    by_key = {j.key: j for j in jobs}
+    for d, m in zip(shard_dirs, manifests):
+        for rel in _small_files([by_key[k] for k in m.analyses if k in by_key]):
+            _copy_small(d, root, rel)
+    covered = {k for m in manifests for k in m.analyses}
+    if covered != set(by_key):
+        raise ReproError(f"the shards cover {len(covered & set(by_key))} of the plan's {len(by_key)} analyses: "
+                         f"they were written by a different version of repro; rerun the shards")
+    failures = Outcomes.union([Outcomes(m.train_failures, m.analysis_failures) for m in manifests])
+    # summed over shards: compute time, not wall time (shards may have run at the same time)
+    durations = {k: sum(m.durations.get(k, 0.0) for m in manifests) for k in ("train_seconds", "analysis_seconds")}
+    return finish(profile, root, jobs, failures, durations, t0, first.provenance, first.data_source, write_html)
+
+
+# -- terminal summary ------------------------------------------------------------------------------------------------
+def _signed(x: float) -> str:
+    return f"{x:+.3g}" if math.isfinite(x) else "n/a"
+
+
+def format_stat(st: Stat, min_effect: float) -> str:
+    """One comparison's statistics; an interval that could not be computed says why instead of printing nan."""
+    if st.n == 0:
+        return f"{st.verdict}: no valid pair"
+    if st.n < 2 or not (math.isfinite(st.ci_low) and math.isfinite(st.ci_high)):
+        ci = "95% CI n/a (fewer than 2 valid pairs)"
+    else:
+        ci = f"95% CI [{_signed(st.ci_low)}, {_signed(st.ci_high)}]"
+    return f"{st.verdict}: n={st.n}, mean {_signed(st.mean)}, {ci}, needs ≥ {_signed(min_effect)}"
 
 
 def format_table(report: ClaimsReport) -> str:
@@ -159,6 +344,32 @@ def format_table(report: ClaimsReport) -> str:
     for c in report.claims:
         lines.append(f"{c.id:28s} {c.section:9s} " + " ".join(f"{c.per_task.get(t, '-'):>15s}" for t in tasks)
                      + f" {c.verdict:>15s}")
+    return "\n".join(lines)
+
+
+def format_summary(report: ClaimsReport) -> str:
+    """The verdict table, each claim's primary comparisons per setting, the pairs left out and why, and the runs
+    whose training or analysis failed."""
+    lines = [format_table(report), ""]
+    shown: dict[tuple[str, ...], str] = {}
     for c in report.claims:
-        lines.append(f"  {c.id}: {c.reason}")
+        lines.append(f"{c.id}: {c.verdict}")
+        for s in c.settings:
+            for comp in s.comparisons:
+                if comp.primary:
+                    lines.append(f"  [{s.setting}] {comp.name}: {format_stat(comp.overall, comp.min_effect)}")
+            excluded = tuple(dict.fromkeys(e for comp in s.comparisons for e in comp.excluded))
+            if not excluded:
+                continue
+            if excluded in shown:
+                lines.append(f"  [{s.setting}] {len(excluded)} pair(s) excluded, as for {shown[excluded]}")
+                continue
+            shown[excluded] = f"{c.id} [{s.setting}]"
+            lines.append(f"  [{s.setting}] {len(excluded)} pair(s) excluded:")
+            lines += [f"    - {e}" for e in excluded]
+    failed = [r for r in report.runs if r.error]
+    if failed:
+        lines.append("")
+        lines.append(f"{len(failed)} run(s) with failures (the same command retries them and reuses the rest):")
+        lines += [f"  {r.setting} {r.task} {r.init} seed {r.seed}: {r.error}" for r in failed]
     return "\n".join(lines)

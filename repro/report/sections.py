@@ -112,7 +112,7 @@ def runs_table(data: ReportData) -> Safe:
         s = r.summary
         rows.append([s.setting, s.task, el("span", s.init, class_=f"arm-{slug(s.init)}"), s.seed, s.status,
                      fmt(s.learned), fmt(s.train_loss_theta1), fmt(s.dev_accuracy), s.total_steps,
-                     fmt(s.wall_seconds, 4), "; ".join(r.notes) or ""])
+                     fmt(s.wall_seconds, 4), "; ".join(filter(None, (getattr(s, "error", ""), *r.notes)))])
     return table(["setting", "task", "arm", "seed", "status", "learned", "train loss θ1", "dev acc", "steps",
                   "wall s", "notes"], rows, caption="Training runs")
 

@@ -1,0 +1,128 @@
+"""The plan as a list of independent jobs with expected costs: training runs first, then analyses.
+
+Every (setting, seed, task, init) of a profile needs one training run, one extended-training run (§5.3) and one
+analysis; the analysis also reads the partner task's run (the cross-task direction δ2). Training runs are keyed by
+their run directory (the config hash), so a run shared by two settings is one job. Jobs are dealt to workers or
+shards deterministically -- sorted by expected cost, then dealt round robin -- so every worker of a group, and
+every machine that runs a shard, computes the same assignment without talking to the others.
+
+Costs are estimates of arithmetic work in *step-equivalents* (one optimizer step of the profile's pretrained arm:
+forward and backward of one batch, about three forward passes of ``batch_size`` examples). They weight the
+progress bar and balance the deal; they are never part of a result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from repro.config import Profile, TrainConfig
+from repro.errors import ReproError
+from repro.models import INITS
+from repro.training import run_dir_for
+
+# Training-set size assumed for the cost of a run whose profile uses the whole training split (size unknown
+# before the data is loaded); only the relative weights of the progress bar depend on it.
+FULL_SPLIT_COST_EXAMPLES = 10_000
+# A Hessian-vector product costs about two backward passes plus a forward: ~5 forward-equivalents (Pearlmutter).
+HVP_FORWARDS = 5.0
+# ε-sharpness: 5 projected gradient-ascent steps of forward + backward (see claims.analysis).
+SHARPNESS_STEPS = 5
+
+
+def run_key(cfg: TrainConfig) -> str:
+    """The name of the run directory of ``cfg`` (``<task>-<init>-seed<seed>-<hash>``): the training job's key."""
+    return run_dir_for(Path("."), cfg).name
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    key: str
+    config: TrainConfig
+    cost: float
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """The analysis of one arm of one (setting, task, seed), and what it reads."""
+
+    setting: str
+    task: str
+    init: str
+    seed: int
+    run: TrainConfig
+    overfit: TrainConfig
+    partner: TrainConfig | None  # the same (init, seed, setting) on the next task, for δ2
+    cost: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.setting}-{run_key(self.run)}"
+
+    def needs(self) -> tuple[TrainConfig, ...]:
+        """Every training run this job's evidence reads."""
+        return (self.run, self.overfit) + ((self.partner,) if self.partner is not None else ())
+
+
+def train_cost(cfg: TrainConfig) -> float:
+    n = cfg.train_size if cfg.train_size is not None else FULL_SPLIT_COST_EXAMPLES
+    return float(math.ceil(n / cfg.hyper.batch_size) * cfg.hyper.epochs)
+
+
+def analysis_cost(profile: Profile, with_surface: bool = True) -> float:
+    """Forward passes of one analysis (grids on the evaluation subsets, Hessian and sharpness on its batch), in
+    step-equivalents of the profile's pretrained arm."""
+    ls = profile.landscape
+    points = (ls.curve_points + (ls.surface_points ** 2 if with_surface else 0)
+              + ls.random_directions * ls.random_width_points + 3 * ls.layer_surface_points)
+    forwards = points * (ls.eval_train_size + ls.eval_dev_size)
+    forwards += (ls.hessian_max_iter + ls.trace_samples) * ls.hessian_examples * HVP_FORWARDS
+    forwards += SHARPNESS_STEPS * ls.hessian_examples * 3
+    return forwards / (3.0 * profile.pretrained.batch_size)
+
+
+def plan_jobs(profile: Profile, data_source: str) -> tuple[tuple[TrainJob, ...], tuple[AnalysisJob, ...]]:
+    """All training jobs (distinct runs) and analysis jobs of ``profile``, in canonical order."""
+    tasks = tuple(profile.tasks)
+    train: dict[str, TrainJob] = {}
+    analyses: list[AnalysisJob] = []
+    for setting in profile.settings:
+        for seed in profile.seeds:
+            for i, task in enumerate(tasks):
+                partner_task = tasks[(i + 1) % len(tasks)] if len(tasks) > 1 else None
+                for init in INITS:
+                    run = profile.train_config(task, init, seed, setting, data_source=data_source)
+                    over = profile.train_config(task, init, seed, setting, overfit=True, data_source=data_source)
+                    partner = (profile.train_config(partner_task, init, seed, setting, data_source=data_source)
+                               if partner_task else None)
+                    for cfg in (run, over):
+                        train.setdefault(run_key(cfg), TrainJob(run_key(cfg), cfg, train_cost(cfg)))
+                    analyses.append(AnalysisJob(setting.name, task, init, seed, run, over, partner,
+                                                analysis_cost(profile, partner is not None)))
+    return tuple(train.values()), tuple(analyses)
+
+
+def deal(jobs: Sequence[TrainJob | AnalysisJob], index: int, count: int) -> list:
+    """The share of worker/shard ``index`` of ``count``: jobs sorted by expected cost (largest first, ties by key),
+    dealt round robin. Deterministic, so all participants agree without communicating."""
+    ordered = sorted(jobs, key=lambda j: (-j.cost, j.key))
+    return ordered[index::count]
+
+
+def needed_training(analyses: Sequence[AnalysisJob], all_train: Sequence[TrainJob]) -> list[TrainJob]:
+    """The training jobs that ``analyses`` read (their runs, extended runs and partner runs), in canonical order."""
+    keys = {run_key(c) for a in analyses for c in a.needs()}
+    return [j for j in all_train if j.key in keys]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n) with 0 ≤ i < n."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ReproError(f"--shard expects I/N with integers, e.g. --shard 0/4; got {text!r}") from None
+    if not 0 <= i < n:
+        raise ReproError(f"--shard {text}: need 0 ≤ I < N (shards are numbered 0 to N-1)")
+    return i, n

@@ -1,0 +1,117 @@
+"""The terminal summary and progress of `repro claims`: intervals that cannot be computed say why (never "nan"),
+excluded pairs are listed with their reasons, progress is weighted by cost and shows on any terminal, and the
+plan's jobs are dealt deterministically."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import replace
+
+import pytest
+
+from claims.base import CLAIMS, INCONCLUSIVE, REPRODUCED, Stat
+from claims.evaluate import evaluate_claim
+from claims.jobs import analysis_cost, deal, parse_shard, plan_jobs, train_cost
+from claims.progress import CostProgress
+from claims.runner import ClaimsReport, RunSummary, format_stat, format_summary
+from repro import provenance
+from repro.config import get_profile
+from repro.errors import ReproError
+from tests.claims_fixtures import make_pairs
+
+
+def _stat(n: int, mean: float, lo: float, hi: float) -> Stat:
+    return Stat(n=n, mean=mean, sd=float("nan"), ci_low=lo, ci_high=hi, positive=n, verdict=INCONCLUSIVE)
+
+
+def test_interval_of_too_few_pairs_says_why() -> None:
+    nan = float("nan")
+    one = format_stat(_stat(1, 0.25, nan, nan), 0.1)
+    assert "95% CI n/a (fewer than 2 valid pairs)" in one and "nan" not in one.lower() and "+0.25" in one
+    none = format_stat(_stat(0, nan, nan, nan), 0.1)
+    assert "no valid pair" in none and "nan" not in none.lower()
+    two = format_stat(replace(_stat(3, 0.3, 0.1, 0.5), verdict=REPRODUCED), 0.1)
+    assert two == "reproduced: n=3, mean +0.3, 95% CI [+0.1, +0.5], needs ≥ +0.1"
+
+
+def _report(pairs, runs=()) -> ClaimsReport:  # noqa: ANN001
+    results = tuple(evaluate_claim(CLAIMS.get(n), pairs) for n in CLAIMS.names())
+    prov = provenance.Provenance("now", "3", {}, "rev", False, "cpu", 1)
+    return ClaimsReport({}, prov, "test", ("sst2", "mrpc"), (0, 1), ("base",), "not_all_reproduced", results,
+                        tuple(runs), {}, 0.75)
+
+
+def test_summary_lists_excluded_pairs_with_reasons_and_failed_runs() -> None:
+    pairs = make_pairs(2.0, seeds=2, scratch_learned=False)
+    failed = RunSummary("base", "sst2", "scratch", 0, "train/x", None, "failed", False, None, float("nan"), 0, 0.0,
+                        None, error="training failed: RuntimeError: boom")
+    text = format_summary(_report(pairs, [failed]))
+    assert "nan" not in text.lower()
+    assert "pair(s) excluded:" in text
+    assert "sst2/seed0:" in text and "scratch training loss at θ1" in text  # the exclusion reason itself
+    assert "run(s) with failures" in text and "base sst2 scratch seed 0: training failed: RuntimeError: boom" in text
+    # a claim whose exclusions repeat an earlier claim's says so instead of listing them again
+    assert "pair(s) excluded, as for" in text
+
+
+def test_progress_without_a_terminal_logs_cost_weighted_lines() -> None:
+    stream = io.StringIO()
+    bar = CostProgress(100.0, "claims t", stream=stream, jobs=2)
+    bar.advance(90.0, "trained big")
+    bar.advance(10.0, "analysed small")
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[claims t] started, 2 jobs")
+    assert " 90.0% of the work (1/2 jobs)" in lines[1] and "last: trained big" in lines[1]
+    assert "100.0% of the work (2/2 jobs)" in lines[-1]
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_without_window_size_still_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("claims.progress.shutil.get_terminal_size", lambda fallback=None: os.terminal_size((0, 0)))
+    stream = _Tty()
+    bar = CostProgress(10.0, "claims t", stream=stream, jobs=1)
+    bar.advance(10.0)
+    bar.close()
+    out = stream.getvalue()
+    assert "claims t" in out and "100%" in out
+
+
+def test_disabled_progress_prints_nothing() -> None:
+    stream = io.StringIO()
+    bar = CostProgress(10.0, "x", stream=stream, enabled=False, jobs=1)
+    bar.advance(10.0)
+    bar.close()
+    assert stream.getvalue() == ""
+
+
+def test_jobs_are_dealt_deterministically_and_completely() -> None:
+    prof = get_profile("cpu")
+    train, analyses = plan_jobs(prof, "test")
+    n_cells = len(prof.settings) * len(prof.seeds) * len(prof.tasks) * 2
+    assert len(analyses) == n_cells
+    assert len({j.key for j in train}) == len(train) < 2 * n_cells  # the long setting's runs are the §5.3 runs
+    for jobs in (train, analyses):
+        shares = [deal(jobs, i, 3) for i in range(3)]
+        assert sorted(j.key for s in shares for j in s) == sorted(j.key for j in jobs)
+        assert shares == [deal(tuple(reversed(jobs)), i, 3) for i in range(3)]  # independent of input order
+        costs = [sum(j.cost for j in s) for s in shares]
+        assert max(costs) - min(costs) <= max(j.cost for j in jobs)  # round robin on sorted costs
+    one = prof.train_config("sst2", "pretrained", 0)
+    assert train_cost(one) == 8 * 8  # 256 examples / batch 32 × 8 epochs
+    assert analysis_cost(prof) > analysis_cost(prof, with_surface=False) > 0
+
+
+@pytest.mark.parametrize("text", ["1", "2/2", "-1/2", "a/b", "0/0"])
+def test_bad_shard_is_one_clear_error(text: str) -> None:
+    with pytest.raises(ReproError, match="--shard"):
+        parse_shard(text)
+
+
+def test_shard_parses() -> None:
+    assert parse_shard("1/4") == (1, 4)
