@@ -9,12 +9,21 @@ Determinism and resumption: every random source is derived from the config's see
 from ``(seed, e)``, dropout from a private copy of the global RNG state that is saved in each checkpoint -- so a
 run killed at any point and resumed from its last checkpoint ends bitwise equal to an uninterrupted run on the
 CPU. The caller's global RNG state is left untouched.
+
+Interruption: a resumable checkpoint is written every ``checkpoint_every`` optimizer steps (part of the config) and
+whenever ``checkpoint_seconds`` of training have passed since the last one (not part of the config, so it does not
+change run directories). SIGINT (Ctrl-C) and SIGTERM (``kill``, a timeout, a cancelled CI job) do not kill the run
+mid-step: the current optimizer step finishes, a checkpoint is written at it, and :class:`TrainingInterrupted` says
+which step was saved where. A second signal stops at once (losing the steps since the last checkpoint). A finished
+run keeps θ0, θ1, its snapshots and metrics; its checkpoint is deleted.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +41,52 @@ from repro.training.run import EvalRecord, TrainMetrics, TrainRun, run_dir_for
 from repro.training.snapshots import model_params, save_delta_snapshot, save_params, snapshot_steps
 
 Batch = dict[str, torch.Tensor]
+
+DEFAULT_CHECKPOINT_SECONDS = 60.0  # at most this much training is lost to a kill -9 or a power cut
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT/SIGTERM; ``str()`` says truthfully what was saved. A ``KeyboardInterrupt``, so
+    every ``finally`` and every caller that handles Ctrl-C handles it too."""
+
+    def __init__(self, message: str, *, signum: int, step: int, total: int, run_dir: Path) -> None:
+        super().__init__(message)
+        self.message, self.signum, self.step, self.total, self.run_dir = message, signum, step, total, run_dir
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _StopRequest:
+    """While active, SIGINT and SIGTERM only record that a stop was asked for; the training loop checks after each
+    optimizer step, so it can save a checkpoint at a consistent state. A second signal raises KeyboardInterrupt at
+    once. Handlers can only be installed from the main thread; elsewhere the process's handlers stay in place."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002
+        if self.signum is not None:
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopped without saving the current step")
+        self.signum = signum
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        self._old.clear()
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else ""
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
@@ -88,19 +143,25 @@ def train(
     cache_dir: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    checkpoint_seconds: float | None = None,
     _stop_after_step: int | None = None,
 ) -> TrainRun:
     """Train (or resume, or reuse) the run for ``cfg`` under ``out``; returns the finished run.
 
     Raises :class:`TrainingDivergedError` when the loss is not finite; the state at that step and the metrics
     up to it are saved in the run directory first, and calling again raises the same error without retraining.
-    ``_stop_after_step`` simulates a kill (tests only).
+    Raises :class:`TrainingInterrupted` on SIGINT/SIGTERM after checkpointing the current step.
+    ``checkpoint_seconds`` (default :data:`DEFAULT_CHECKPOINT_SECONDS`) bounds the training time between
+    checkpoints. ``_stop_after_step`` simulates a kill without a final checkpoint (tests only).
     """
     from repro.models import load_model
 
     run_dir = run_dir_for(Path(out), cfg)
     metrics_path = run_dir / "metrics.json"
+    ckpt_path = run_dir / "checkpoint.pt"
+    every_s = DEFAULT_CHECKPOINT_SECONDS if checkpoint_seconds is None else float(checkpoint_seconds)
     if metrics_path.exists():
+        ckpt_path.unlink(missing_ok=True)  # left by a kill between writing metrics.json and deleting it
         run = TrainRun.load(run_dir)
         if run.metrics.status == "diverged":
             raise TrainingDivergedError(run.metrics.message)
@@ -125,7 +186,6 @@ def train(
     eval_at = _eval_steps(steps_per_epoch, h.epochs, max(1, cfg.evals_per_epoch))
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = run_dir / "checkpoint.pt"
     state: dict[str, Any] = {"train_loss": [], "learning_rate": [], "grad_norm": [], "evals": [], "wall": 0.0}
     step = 0
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -180,9 +240,12 @@ def train(
         if step == 0 and not state["evals"]:
             record_eval(0)
         model.train()
-        t_start = time.perf_counter()
+        t_start = last_ckpt = time.perf_counter()
         bar = _progress(total, step, f"{cfg.task}/{cfg.init}/seed{cfg.seed}", progress)
+        stop = _StopRequest()
+        loop_done = False
         try:
+            stop.__enter__()
             for epoch in range(step // steps_per_epoch, h.epochs):
                 batches = train_split.batches(h.batch_size, shuffle=True, generator=_epoch_generator(cfg.seed, epoch))
                 for i, batch in enumerate(batches):
@@ -209,14 +272,22 @@ def train(
                         record_eval(step)
                     if step in snaps:
                         snapshot(step)
-                    if step % cfg.checkpoint_every == 0 and step < total:
-                        state["wall"] += time.perf_counter() - t_start
-                        t_start = time.perf_counter()
+                    now = time.perf_counter()
+                    if step < total and (stop.signum is not None or step % cfg.checkpoint_every == 0
+                                         or now - last_ckpt >= every_s):
+                        state["wall"] += now - t_start
                         checkpoint(step)
+                        t_start = last_ckpt = time.perf_counter()
+                    if stop.signum is not None and step < total:
+                        raise TrainingInterrupted(
+                            f"interrupted by {stop.name}: saved a checkpoint at step {step} of {total} of "
+                            f"{cfg.task}/{cfg.init}/seed {cfg.seed} in {run_dir}; rerun the same command to resume "
+                            "from it", signum=stop.signum, step=step, total=total, run_dir=run_dir)
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss.item():.4f}")
                     if _stop_after_step is not None and step >= _stop_after_step:
                         raise KeyboardInterrupt(f"simulated interruption after step {step}")
+            loop_done = True
         except torch.cuda.OutOfMemoryError as e:
             raise OutOfMemoryError(
                 f"out of GPU memory at batch size {h.batch_size}, max length {cfg.max_length}: lower "
@@ -225,18 +296,33 @@ def train(
             ) from e
         finally:
             bar.close()
+            if not loop_done:
+                stop.__exit__()
         state["wall"] += time.perf_counter() - t_start
-        save_params(run_dir / "theta1.safetensors", model_params(model))
+        try:  # a signal after the last step finishes the run first: writing θ1 and the metrics takes a moment
+            save_params(run_dir / "theta1.safetensors", model_params(model))
+            _finish(run_dir, state, total, steps_per_epoch, snaps, train_split, dev_split, task.num_labels)
+        finally:
+            stop.__exit__()
+    run = TrainRun(run_dir, cfg, read_metrics(run_dir))
+    if stop.signum is not None:
+        raise TrainingInterrupted(
+            f"interrupted by {stop.name} after the last step: the run is complete and saved in {run_dir}; rerun "
+            "the same command to continue", signum=stop.signum, step=total, total=total, run_dir=run_dir)
+    return run
 
+
+def _finish(run_dir: Path, state: dict[str, Any], total: int, steps_per_epoch: int, snaps: list[int],
+            train_split: Any, dev_split: Any, num_labels: int) -> None:
+    """Write metrics.json (which marks the run complete), then drop the resumable checkpoint."""
     metrics = TrainMetrics(
         status="complete", total_steps=total, steps_per_epoch=steps_per_epoch, train_loss=state["train_loss"],
         learning_rate=state["learning_rate"], grad_norm=state["grad_norm"],
         evals=[from_json_dict(EvalRecord, e) for e in state["evals"]], snapshot_steps=snaps,
-        wall_seconds=state["wall"], num_train=len(train_split), num_dev=len(dev_split), num_labels=task.num_labels,
+        wall_seconds=state["wall"], num_train=len(train_split), num_dev=len(dev_split), num_labels=num_labels,
     )
-    write_json(metrics_path, metrics)
-    ckpt_path.unlink(missing_ok=True)
-    return TrainRun(run_dir, cfg, metrics)
+    write_json(run_dir / "metrics.json", metrics)
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
 
 
 def _diverged(run_dir: Path, model: nn.Module, state: dict[str, Any], step: int, spe: int, total: int,
@@ -248,6 +334,9 @@ def _diverged(run_dir: Path, model: nn.Module, state: dict[str, Any], step: int,
         "Lower the learning rate (e.g. `--set scratch.learning_rate=5e-5`) or the gradient-clipping norm."
     )
     save_params(run_dir / "diverged.safetensors", model_params(model))
+    # a diverged run is never resumed (calling again re-raises this error), so its ~12 bytes/parameter resumable
+    # checkpoint would only take disk
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     metrics = TrainMetrics(
         status="diverged", total_steps=total, steps_per_epoch=spe, train_loss=state["train_loss"] + [loss],
         learning_rate=state["learning_rate"], grad_norm=state["grad_norm"],

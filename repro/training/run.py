@@ -7,7 +7,9 @@ Layout of ``<out>/train/<task>-<init>-seed<seed>-<hash>/``::
     theta0.safetensors   starting point, float32
     theta1.safetensors   end point, float32
     snapshots/step_XXXXXXX.safetensors   θ_t − θ0 in float16 (see snapshots.py)
-    checkpoint.pt        resumable state while the run is in progress (removed when complete)
+    checkpoint.pt        resumable state while the run is in progress: every checkpoint_every steps, every
+                         60 s of training and on SIGINT/SIGTERM (deleted when the run completes or diverges)
+    diverged.safetensors parameters at the step whose loss was not finite (diverged runs only)
 """
 
 from __future__ import annotations
