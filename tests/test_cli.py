@@ -213,3 +213,13 @@ def test_bench_says_when_pyhessian_is_unavailable() -> None:
     assert any("time ratio PyHessian / ours" in ln and "above 1 = ours is faster" in ln for ln in lines)
     recorded["top5"]["pyhessian_power"] = {"status": "unavailable", "reason": "ImportError: no pyhessian"}
     assert any("PyHessian: unavailable (ImportError: no pyhessian)" in ln for ln in describe_bench(recorded))
+
+
+def test_library_benchmarks_default_outside_the_source_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from repro.bench.common import RESULTS_DIR, default_out_path
+
+    monkeypatch.delenv("REPRO_OUT", raising=False)
+    path = default_out_path("grid", torch.device("cpu"))
+    assert path == Path("runs") / "bench" / "grid-cpu.json" and RESULTS_DIR not in path.parents

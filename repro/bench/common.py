@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-RESULTS_DIR = Path("bench/results")
+RESULTS_DIR = Path("bench/results")  # the published, tracked results: written only when asked for (--results)
 
 
 @contextlib.contextmanager
@@ -48,7 +48,11 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 
 def default_out_path(name: str, device: torch.device) -> Path:
-    return RESULTS_DIR / f"{name}-{device.type}.json"
+    """Where a benchmark writes when no path is given: under the user's results directory ($REPRO_OUT or ./runs),
+    never over the tracked :data:`RESULTS_DIR`."""
+    import os
+
+    return Path(os.environ.get("REPRO_OUT", "runs")) / "bench" / f"{name}-{device.type}.json"
 
 
 def synthetic_examples(n: int, max_len: int, seed: int, num_labels: int = 2) -> list[dict[str, Tensor]]:
