@@ -27,3 +27,8 @@ class TrainingDivergedError(ReproError):
 
 class OutOfMemoryError(ReproError):
     """The device ran out of memory; the message names the setting to lower."""
+
+
+class NonFiniteError(ReproError):
+    """A loss, gradient or Hessian-vector product is NaN or Inf (usually a diverged run): the quantity asked for is
+    undefined at that point. Callers record it for the run instead of reporting a number."""

@@ -5,6 +5,13 @@ caller asserts on convergence instead of trusting a number. Lanczos keeps every 
 reorthogonalises twice ("twice is enough"), which costs memory (k·n floats) but gives clean top-k spectra in few
 matvecs; power iteration needs only two vectors but converges at rate λ2/λ1 and deflates one eigenpair at a time.
 Start vectors come from a private generator seeded explicitly, drawn in float64 on the CPU.
+
+Device: every vector lives on the operator's device. The small tridiagonal eigenproblem of Lanczos is solved on the
+host in float64 by LAPACK's tridiagonal solvers (:func:`tridiagonal_eigh`), which -- unlike a dense
+``torch.linalg.eigh`` of T -- do not fail to converge on the nearly-repeated Ritz values of a long run; only its
+small result (m×k numbers) is moved to the device. A matvec that returns NaN/Inf raises
+:class:`~repro.errors.NonFiniteError` (from :meth:`Operator.matvec`); a solver that does not reach its tolerance
+returns ``converged=False`` instead of raising.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
+import scipy.linalg
 import torch
 from torch import Tensor
 
@@ -42,11 +51,12 @@ def _start(op: Operator, seed: int) -> Tensor:
     return (v / v.norm()).to(device=op.device, dtype=op.dtype)
 
 
-def _order(vals: Tensor, which: str) -> Tensor:
+def _order(vals: np.ndarray, which: str) -> np.ndarray:
+    """Indices of ``vals``, wanted first (stable, so ties keep the solver's ascending order)."""
     if which == "LA":
-        return torch.argsort(vals, descending=True)
+        return np.argsort(-vals, kind="stable")
     if which == "LM":
-        return torch.argsort(vals.abs(), descending=True)
+        return np.argsort(-np.abs(vals), kind="stable")
     raise ValueError("which must be 'LA' (largest algebraic) or 'LM' (largest magnitude)")
 
 
@@ -67,6 +77,8 @@ def lanczos(
     largest wanted eigenvalue's magnitude), or after ``max_iter`` steps. Residuals are then recomputed explicitly
     (k more matvecs, counted) and ``converged`` is decided on those.
     """
+    if which not in ("LA", "LM"):  # before spending matvecs
+        raise ValueError("which must be 'LA' (largest algebraic) or 'LM' (largest magnitude)")
     n = op.size
     k = min(k, n)
     m_max = min(max_iter, n)
@@ -90,10 +102,10 @@ def lanczos(
         alphas.append(a)
         m = j + 1
         if m >= k and (m % check_every == 0 or m == m_max):
-            theta, s = _tridiag_eig(alphas, betas)
+            theta, s = tridiagonal_eigh(alphas, betas)
             idx = _order(theta, which)[:k]
-            scale = float(theta[idx].abs().max()) or 1.0
-            est = (b * s[-1, idx]).abs()
+            scale = float(np.abs(theta[idx]).max()) or 1.0
+            est = np.abs(b * s[-1, idx])
             if bool((est <= tol * scale).all()):
                 break
         if b <= 1e-12 * max(1.0, max(abs(x) for x in alphas)):
@@ -104,9 +116,11 @@ def lanczos(
             grown[: Q.shape[0]] = Q
             Q = grown
         Q[j + 1] = w / b
-    theta, s = _tridiag_eig(alphas, betas[: m - 1])
+    theta, s = tridiagonal_eigh(alphas, betas[: m - 1])
     idx = _order(theta, which)[:k]
-    vecs = (s[:, idx].T.to(op.dtype) @ Q[:m])  # [k, n]
+    # The Ritz vectors' coefficients (host, float64) travel to the Krylov basis' device, not the other way round.
+    coef = torch.from_numpy(np.ascontiguousarray(s[:, idx].T)).to(device=Q.device, dtype=Q.dtype)
+    vecs = coef @ Q[:m]  # [k, n]
     vals = theta[idx]
     residuals = []
     for i in range(len(idx)):
@@ -114,7 +128,7 @@ def lanczos(
         vecs[i] = v
         r = op.matvec(v) - float(vals[i]) * v
         residuals.append(float(r.double().norm()))
-    scale = float(vals.abs().max()) or 1.0
+    scale = float(np.abs(vals).max()) or 1.0
     converged = all(r <= tol * scale for r in residuals)
     return EigenResult(
         tuple(float(x) for x in vals), tuple(residuals), converged, op.num_matvecs - start_count, tol, "lanczos",
@@ -122,13 +136,43 @@ def lanczos(
     )
 
 
-def _tridiag_eig(alphas: list[float], betas: list[float]) -> tuple[Tensor, Tensor]:
-    m = len(alphas)
-    T = torch.diag(torch.tensor(alphas, dtype=torch.float64))
-    if m > 1:
-        off = torch.tensor(betas[: m - 1], dtype=torch.float64)
-        T += torch.diag(off, 1) + torch.diag(off, -1)
-    return torch.linalg.eigh(T)
+def tridiagonal_eigh(diagonal: list[float] | np.ndarray, off_diagonal: list[float] | np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and orthonormal eigenvectors (columns) of a symmetric tridiagonal matrix, in float64.
+
+    Why not ``torch.linalg.eigh`` on the dense T: that raised "failed to converge" on a real Lanczos run (issue 8).
+    LAPACK's MRRR solver (``stemr``) is tried first; if it reports a failure, the implicit QL/QR solver
+    (``stev``), then a dense ``numpy.linalg.eigh`` are tried. Only ``off_diagonal[:m-1]`` is used. Non-finite
+    input is a :class:`~repro.errors.NonFiniteError` (a NaN matvec upstream), not a solver failure.
+    """
+    from repro.errors import NonFiniteError
+
+    d = np.asarray(diagonal, dtype=np.float64).reshape(-1)
+    m = d.shape[0]
+    if m == 0:
+        raise ValueError("empty tridiagonal matrix")
+    e = np.asarray(off_diagonal, dtype=np.float64).reshape(-1)[: m - 1]
+    if e.shape[0] != m - 1:
+        raise ValueError(f"a {m}x{m} tridiagonal matrix needs {m - 1} off-diagonal entries, got {e.shape[0]}")
+    if not (np.isfinite(d).all() and np.isfinite(e).all()):
+        raise NonFiniteError("the Lanczos tridiagonal matrix has NaN/Inf entries: the operator returned a non-finite "
+                             "product (check the model's loss at this point)")
+    if m == 1:
+        return d.copy(), np.ones((1, 1))
+    errors = []
+    for driver in ("stemr", "stev"):
+        try:
+            w, v = scipy.linalg.eigh_tridiagonal(d, e, lapack_driver=driver)
+            if np.isfinite(w).all() and np.isfinite(v).all():
+                return w, v
+            errors.append(f"{driver}: non-finite result")
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            errors.append(f"{driver}: {exc}")
+    t = np.diag(d) + np.diag(e, 1) + np.diag(e, -1)
+    try:
+        return np.linalg.eigh(t)
+    except np.linalg.LinAlgError as exc:  # pragma: no cover - LAPACK's dense solver on finite input
+        raise np.linalg.LinAlgError(f"tridiagonal eigensolver failed ({'; '.join(errors)}; dense: {exc})") from exc
 
 
 def power_iteration(
