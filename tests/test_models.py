@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given
@@ -79,3 +81,63 @@ def test_parameter_groups_partition_all_parameters() -> None:
     assert sorted(parts) == sorted(g["all"])
     assert sorted(g["low"] + g["middle"] + g["high"]) == sorted(g["encoder"])
     assert all(".layer.0." in n for n in g["low"])
+
+
+# -- float32 master weights whatever the checkpoint stores (issue 8) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fp16_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny checkpoint stored in float16 (safetensors, config dtype float16) with its tokenizer: what many hub
+    checkpoints look like."""
+    from repro.models.zoo import load_tokenizer
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny-fp16"
+    load_model("tiny-random", "pretrained", 2, seed=0).half().save_pretrained(path)
+    load_tokenizer("tiny-random").save_pretrained(path)
+    return path
+
+
+def test_fp16_checkpoint_is_stored_in_fp16(fp16_checkpoint: Path) -> None:
+    """Guards the next tests: they would prove nothing if the copy were not really half precision."""
+    from safetensors import safe_open
+
+    with safe_open(str(fp16_checkpoint / "model.safetensors"), framework="pt") as f:
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+    assert "F16" in dtypes and "F32" not in dtypes
+
+
+@pytest.mark.parametrize("init", ["pretrained", "scratch"])
+def test_fp16_checkpoint_loads_as_float32(fp16_checkpoint: Path, init: str) -> None:
+    model = load_model(str(fp16_checkpoint), init, 2, seed=0)
+    dtypes = {p.dtype for p in model.parameters()}
+    assert dtypes == {torch.float32}, dtypes
+    floating_buffers = {b.dtype for b in model.buffers() if b.is_floating_point()}
+    assert floating_buffers <= {torch.float32}
+    if init == "pretrained":  # the stored values, widened exactly
+        from safetensors.torch import load_file
+
+        stored = load_file(str(fp16_checkpoint / "model.safetensors"))
+        q = "bert.encoder.layer.0.attention.self.query.weight"
+        assert torch.equal(dict(model.named_parameters())[q], stored[q].float())
+
+
+def test_fp16_checkpoint_trains_in_float32_to_a_finite_loss(fp16_checkpoint: Path, tmp_path: Path,
+                                                             tiny_glue: Path) -> None:
+    import dataclasses
+    import math
+
+    from repro.config import TrainHyper, get_profile
+    from repro.training import train
+
+    cfg = get_profile("smoke").train_config("sst2", "pretrained", 0)
+    cfg = dataclasses.replace(cfg, model=str(fp16_checkpoint), train_size=32, dev_size=16, snapshots=2,
+                              hyper=TrainHyper(learning_rate=5e-5, epochs=1, batch_size=8))
+    run = train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
+    assert run.metrics.status == "complete"
+    assert run.metrics.train_loss and all(math.isfinite(x) for x in run.metrics.train_loss)
+    theta0, theta1 = run.theta0(), run.theta1()
+    assert {t.dtype for t in theta1.values()} == {torch.float32}
+    # float32 AdamW moves weights by ~lr per step; in fp16 most of these updates would round away
+    moved = sum(int((theta1[k] != theta0[k]).sum()) for k in theta1)
+    assert moved > 0.5 * sum(t.numel() for t in theta1.values())

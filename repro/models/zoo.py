@@ -175,6 +175,35 @@ def is_head_param(name: str) -> bool:
     return name.startswith(("classifier.", "pre_classifier.", "score."))
 
 
+MASTER_DTYPE = torch.float32  # parameters are always held (and updated by AdamW) in float32
+
+
+def _dtype_kwargs() -> dict[str, torch.dtype]:
+    """Ask Hugging Face for float32 weights: ``dtype=`` since transformers 4.56, ``torch_dtype=`` before.
+
+    Why: transformers 5 builds a model in the dtype its config or checkpoint stores (``from_config`` uses
+    ``config.dtype``), so an fp16 hub checkpoint would otherwise train in fp16 -- AdamW on fp16 weights loses small
+    updates and overflows (issue 8: NaN at step 159). Mixed precision is autocast's job, not the weights'.
+    """
+    import transformers
+    from packaging.version import Version
+
+    key = "dtype" if Version(transformers.__version__).release >= (4, 56) else "torch_dtype"
+    return {key: MASTER_DTYPE}
+
+
+def _as_master(model: nn.Module) -> nn.Module:
+    """Floating parameters and buffers in float32 (a guard behind ``_dtype_kwargs``; integer buffers untouched)."""
+    if any(p.is_floating_point() and p.dtype != MASTER_DTYPE for p in model.parameters()):
+        model.to(MASTER_DTYPE)
+    if hasattr(model, "config"):
+        for attr in ("dtype", "torch_dtype"):
+            with contextlib.suppress(Exception):  # a read-only or deprecated alias in some transformers versions
+                if getattr(model.config, attr, None) not in (None, MASTER_DTYPE):
+                    setattr(model.config, attr, MASTER_DTYPE)
+    return model
+
+
 def _scratch_model(cfg: Any, seed: int) -> nn.Module:
     from transformers import AutoModelForSequenceClassification
 
@@ -182,7 +211,7 @@ def _scratch_model(cfg: Any, seed: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with _quiet_transformers():
-            return AutoModelForSequenceClassification.from_config(cfg)
+            return AutoModelForSequenceClassification.from_config(cfg, **_dtype_kwargs())
 
 
 def load_model(
@@ -198,7 +227,8 @@ def load_model(
     ``scratch`` encoder weights depend only on ``(name, seed)`` -- not on the task -- so the runs of one seed on
     different tasks share their θ0, which the paper's cross-task direction δ2 = θ1' − θ0 needs. The head depends on
     ``seed`` and its own shape. ``eager`` attention is the default because Hessian-vector products need a double
-    backward, which SDPA kernels do not provide.
+    backward, which SDPA kernels do not provide. Parameters are float32 whatever dtype the checkpoint stores
+    (:data:`MASTER_DTYPE`); use autocast for bf16 compute.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -214,13 +244,14 @@ def load_model(
         try:
             with _quiet_transformers():
                 model = AutoModelForSequenceClassification.from_pretrained(
-                    _base_path(spec), config=cfg, trust_remote_code=False, use_safetensors=None
+                    _base_path(spec), config=cfg, trust_remote_code=False, use_safetensors=None, **_dtype_kwargs()
                 )
         except OSError as e:
             raise ReproError(
                 f"cannot load pretrained weights for {name!r}: {e}. On an offline machine use a named model "
                 f"({', '.join(MODELS.names())}) or a local checkpoint directory."
             ) from e
+    model = _as_master(model)
     _init_head(model, seed + 1_000_003)
     model.train()
     return model
