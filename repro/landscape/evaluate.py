@@ -117,9 +117,12 @@ class GridEvaluator:
         vmap_points: int = 1,
     ) -> None:
         self.model = model
-        self.base = base
-        self.directions = list(directions)
-        self.batch_sets = dict(batch_sets)
+        # Everything on the model's device once, up front (no copy where it already is): a host-side direction
+        # would otherwise be copied to the GPU at every grid point, and a host-side batch would not run at all.
+        dev = _device_of(model)
+        self.base = base.to(device=dev)
+        self.directions = [d.to(device=dev) for d in directions]
+        self.batch_sets = {name: [{k: v.to(dev) for k, v in b.items()} for b in bs] for name, bs in batch_sets.items()}
         self.loss_fn = loss_fn
         self.logits_fn = logits_fn
         self.autocast = autocast

@@ -88,7 +88,8 @@ class ParamVector:
         self._check(other)
         total = torch.zeros((), dtype=torch.float64)
         for a, b in zip(self.tensors, other.tensors, strict=True):
-            total += torch.dot(a.reshape(-1).double(), b.reshape(-1).double()).cpu()
+            # ``other`` may live elsewhere (a snapshot read to the host, the model on a GPU): meet on self's device
+            total += torch.dot(a.reshape(-1).double(), b.reshape(-1).to(device=a.device).double()).cpu()
         return float(total)
 
     def norm(self) -> float:

@@ -37,14 +37,18 @@ def project_onto_plane(
     *,
     steps: Sequence[int] = (),
 ) -> TrajectoryProjection:
-    """Least-squares coordinates of each snapshot in the affine plane origin + span(d1, d2) (float64 dots)."""
+    """Least-squares coordinates of each snapshot in the affine plane origin + span(d1, d2) (float64 dots).
+
+    Computed on ``origin``'s device; snapshots and directions on another device are moved there (one at a time)."""
+    device = origin.tensors[0].device if origin.tensors else None
+    d1, d2 = d1.to(device=device), d2.to(device=device)  # no copy when they are already there
     g = np.array([[d1.dot(d1), d1.dot(d2)], [d2.dot(d1), d2.dot(d2)]], dtype=np.float64)
     if np.linalg.matrix_rank(g) < 2:
         raise ValueError("d1 and d2 are linearly dependent (or zero); the plane is not defined")
     alphas, betas, res, rel = [], [], [], []
     at_origin = 1e-12 * max(1.0, origin.norm())
     for s in snapshots:
-        r = s - origin
+        r = s.to(device=device) - origin  # snapshots are often read to the host while θ1 sits on the GPU
         rhs = np.array([r.dot(d1), r.dot(d2)], dtype=np.float64)
         a, b = np.linalg.solve(g, rhs)
         rr = r.dot(r)
