@@ -61,7 +61,8 @@ def test_real_data_tests_see_repro_data_dir_despite_their_isolation_fixture(tmp_
     (copy / "pyproject.toml").symlink_to(REPO / "pyproject.toml")
     missing = tmp_path / "no-glue-here"
     env = {k: v for k, v in os.environ.items() if k not in ("REPRO_DATA_DIR", "CI", "PYTEST_ADDOPTS")}
-    env |= {"REPRO_DATA_DIR": str(missing), "CI": "true"}
+    # a private temporary root: the child session must not prune this session's temporary directories
+    env |= {"REPRO_DATA_DIR": str(missing), "CI": "true", "PYTEST_DEBUG_TEMPROOT": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(copy),
          str(REPO / "tests" / "test_data_sources.py"), "-k", "real_local_glue_row_counts and sst2-train"],
