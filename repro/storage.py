@@ -139,3 +139,47 @@ def config_hash(obj: Any, length: int = 12) -> str:
     """Stable short hash of a config's JSON form; names run directories so equal configs reuse results."""
     canon = json.dumps(to_json_dict(obj), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:length]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def link_identical(path: str | os.PathLike[str], candidates: list[Path]) -> Path | None:
+    """Replace ``path`` by a hard link to the first candidate file with identical bytes; return that candidate.
+
+    Why: the runs of a claims run that share an initialisation (same model, init, seed and label count: the base,
+    long and extended-training runs, and tasks with the same number of labels) start from byte-identical θ0 files,
+    up to a third of a smoke run's disk. Linking keeps every run directory self-contained (deleting one run frees
+    nothing the others need) while storing the bytes once. Safe because such files are only ever replaced
+    atomically (a new inode), never modified in place. Nothing happens where hard links are not supported.
+    """
+    path = Path(path)
+    st = path.stat()
+    digest: str | None = None
+    seen: set[tuple[int, int]] = {(st.st_dev, st.st_ino)}
+    for cand in candidates:
+        try:
+            cs = cand.stat()
+        except OSError:
+            continue
+        if cs.st_size != st.st_size or (cs.st_dev, cs.st_ino) in seen or cs.st_dev != st.st_dev:
+            continue
+        seen.add((cs.st_dev, cs.st_ino))
+        digest = digest or _sha256(path)
+        if _sha256(cand) != digest:
+            continue
+        tmp = path.with_name(f".{path.name}.link.tmp")
+        try:
+            tmp.unlink(missing_ok=True)
+            os.link(cand, tmp)
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            return None
+        return cand
+    return None

@@ -167,3 +167,20 @@ def test_out_of_memory_names_the_setting_to_lower(tmp_path: Path, tiny_glue: Pat
     monkeypatch.setattr(loop_mod, "F", SimpleNamespace(cross_entropy=cross_entropy))
     with pytest.raises(OutOfMemoryError, match="batch_size"):
         train(_cfg(), tmp_path, data_dir=tiny_glue, progress=False)
+
+
+def test_runs_with_the_same_start_store_theta0_once(tmp_path: Path, tiny_glue: Path) -> None:
+    import os
+
+    base = _cfg()
+    longer = dataclasses.replace(base, hyper=dataclasses.replace(base.hyper, epochs=3))
+    a = train(base, tmp_path, data_dir=tiny_glue, progress=False)
+    b = train(longer, tmp_path, data_dir=tiny_glue, progress=False)
+    c = train(_cfg(seed=1), tmp_path, data_dir=tiny_glue, progress=False)
+    ia, ib, ic = (os.stat(r.path / "theta0.safetensors").st_ino for r in (a, b, c))
+    assert ia == ib != ic  # same init and seed: one copy on disk; another seed: its own
+    assert _params_equal(a.path / "theta0.safetensors", b.path / "theta0.safetensors")
+    # the link changes nothing about the run: a fresh directory trains to the same θ1
+    fresh = train(longer, tmp_path / "alone", data_dir=tiny_glue, progress=False)
+    assert _params_equal(fresh.path / "theta1.safetensors", b.path / "theta1.safetensors")
+    assert fresh.metrics.train_loss == b.metrics.train_loss

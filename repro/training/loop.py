@@ -36,7 +36,7 @@ from repro import provenance
 from repro.config import TrainConfig
 from repro.landscape.evaluate import autocast_context, evaluate, model_inputs
 from repro.errors import OutOfMemoryError, TrainingDivergedError
-from repro.storage import from_json_dict, read_json, to_json_dict, write_json
+from repro.storage import from_json_dict, link_identical, read_json, to_json_dict, write_json
 from repro.training.run import EvalRecord, TrainMetrics, TrainRun, run_dir_for
 from repro.training.snapshots import model_params, save_delta_snapshot, save_params, snapshot_steps
 
@@ -204,6 +204,9 @@ def train(
             write_json(run_dir / "config.json", {"config": cfg, "provenance": provenance.collect(device)})
             theta0 = model_params(model)
             save_params(run_dir / "theta0.safetensors", theta0)
+            # runs with the same start (init, seed, label count) store θ0 once, as hard links
+            link_identical(run_dir / "theta0.safetensors",
+                           sorted(run_dir.parent.glob(f"*-{cfg.init}-seed{cfg.seed}-*/theta0.safetensors")))
         theta0 = None  # loaded lazily for delta snapshots
 
         def record_eval(at: int) -> None:
