@@ -272,7 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2, 3
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+# OSErrors that are the environment's (disk full, read-only, no permission, --out names a file), not a bug's
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                       errno.EEXIST}
 
 
 class _Terminated(KeyboardInterrupt):

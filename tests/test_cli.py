@@ -223,3 +223,10 @@ def test_library_benchmarks_default_outside_the_source_tree(monkeypatch: pytest.
     monkeypatch.delenv("REPRO_OUT", raising=False)
     path = default_out_path("grid", torch.device("cpu"))
     assert path == Path("runs") / "bench" / "grid-cpu.json" and RESULTS_DIR not in path.parents
+
+
+def test_out_that_is_a_file_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    afile = tmp_path / "results.txt"
+    afile.write_text("not a directory")
+    assert main(["claims", "--profile", "smoke", "--out", str(afile), "--no-progress"]) == 2
+    _one_line_error(capsys, r"choose an --out")
