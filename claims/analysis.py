@@ -9,9 +9,21 @@ What is measured, all on fixed seeded subsets (``eval_train_size`` training and 
 * 2D surface θ1 + αδ1 + βδ2 with δ2 = θ1′ − θ0 from the partner task's run of the same (init, seed, setting),
   rescaled to ‖δ1‖ (paper Figs. 2-3), training loss and dev error; the trajectory θ_t projected onto it;
 * 1D curves along filter-normalised random directions around θ1 (Li et al. 2018), for a scale-aware width;
-* Hessian top-k (Lanczos) and trace (Hutchinson) of the training loss at θ1, and Keskar's ε-sharpness;
-* per-layer relative change ‖θ1−θ0‖/‖θ0‖, rollback of the low / middle / high groups to θ0, and 1D curves along δ1
-  restricted to each group (paper §7).
+* Hessian top-k (Lanczos) and trace (Hutchinson) of the training loss at θ1, and Keskar's ε-sharpness in the box
+  |δ_i| ≤ ε|θ_i| (relative to each weight, so the box stays local: the ``+1`` of Keskar's ε(|θ|+1) dominates when
+  weights are ~0.03, as in BERT);
+* curvature at a *matched training loss*: near zero cross-entropy the Hessian scales with p(1 − p), so λ_max at θ1
+  mostly says how far the loss was driven down. We therefore also measure λ_max at the first point of the
+  trajectory where the training loss (same fixed subset) falls to ``MATCHED_LOSS_FRACTION`` × ln C -- the same
+  level for both arms -- found by bisection on the segment between the two snapshots that bracket it;
+* the trajectory in full parameter space: training loss at every snapshot and the straightness (displacement / path
+  length) of θ_0, θ_t1, ..., θ_1 over the snapshots (the same count and even spacing in steps for both arms);
+* per-layer relative change ‖θ1−θ0‖/‖θ0‖, rollback of the low / middle / high groups to θ0, 1D curves along δ1
+  restricted to each group (paper §7, in the paper's units of ‖δ1|group‖), and 1D curves along the same restricted
+  direction *filter-normalised* to θ1 (each row rescaled to the norm of the matching row of θ1, 1-D parameters
+  zero), whose width is independent of how far the group moved -- which is what relative change measures.
+
+Evaluation subsets are stratified by label (a 32-example Hessian batch of SST-2 once had 26 positives).
 """
 
 from __future__ import annotations
@@ -28,6 +40,8 @@ from repro.curvature import hutchinson_trace, lanczos
 from repro.data import subset_indices
 from repro.landscape import (
     CurveResult,
+    Direction,
+    evaluate,
     ParamVector,
     SurfaceResult,
     TrajectoryProjection,
@@ -40,12 +54,32 @@ from repro.landscape import (
     restrict_direction,
     set_params,
 )
-from repro.metrics import RollbackResult, relative_change, rollback_loss
+from repro.metrics import RollbackResult, Straightness, relative_change, rollback_loss, trajectory_straightness
 from repro.models import DEPTH_GROUPS, load_model, parameter_groups
 from repro.storage import from_json_dict, read_json, write_json
 from repro.training import TrainRun, load_data
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
+# Matched-loss curvature level, as a fraction of the chance-level loss ln C: half the chance loss is a point every
+# arm that learns passes on its way down (the learned precondition asks for 0.75 ln C at θ1), far from both the
+# start and the near-zero losses where p(1 − p) makes every Hessian small. Fixed before any result.
+MATCHED_LOSS_FRACTION = 0.5
+# ε of the relative ε-sharpness box |δ_i| ≤ ε|θ_i| (Keskar et al. use 1e-3 with ε(|θ_i| + 1)).
+SHARPNESS_EPSILON = 1e-3
+_BISECTION_STEPS = 8
+
+
+@dataclass(frozen=True)
+class MatchedCurvature:
+    """λ_max at the first trajectory point whose training loss reaches ``level`` (None where it never does)."""
+
+    level: float
+    reached: bool
+    step_before: int | None = None  # the bracketing snapshots' steps
+    step_after: int | None = None
+    t: float | None = None  # position between them (0 = step_before, 1 = step_after)
+    loss: float | None = None  # training loss at the matched point
+    hessian: EigenResult | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +109,13 @@ class RunAnalysis:
     rollback_train: dict[str, RollbackResult]
     rollback_dev: dict[str, RollbackResult]
     layer_curves: dict[str, CurveResult]
+    layer_curves_normalized: dict[str, CurveResult]  # along filter-normalised δ1|group, training loss only
+    trajectory_steps: tuple[int, ...]  # snapshot steps (θ0 first, θ1 last)
+    trajectory_train_loss: tuple[float, ...]  # training loss at each snapshot, same fixed subset
+    straightness_full: Straightness | None  # over the snapshots in full parameter space
+    matched: MatchedCurvature
+    dev_majority_rate: float  # majority-class rate of the dev split the training run evaluated on
+    num_dev: int
     version: int = ANALYSIS_VERSION
 
 
@@ -88,7 +129,7 @@ def load_analysis(path: Path) -> RunAnalysis:
 
 
 def _eval_batches(split, size: int, seed: int, batch_size: int, device: torch.device):  # noqa: ANN001, ANN202
-    idx = subset_indices(len(split), min(size, len(split)), seed)
+    idx = subset_indices(len(split), min(size, len(split)), seed, labels=split.labels.cpu().numpy())
     sub = split.select(idx)
     return [{k: v.to(device) for k, v in b.items()} for b in sub.batches(batch_size, sort_by_length=True)]
 
@@ -134,21 +175,31 @@ def analyze_run(
     def grid_kw(name: str) -> dict:
         return {"store_dir": store_root / name}
 
-    # 1D curve from θ0 through θ1 (and beyond)
-    alphas = np.linspace(ls.curve_min, ls.curve_max, ls.curve_points)
+    # 1D curve from θ0 through θ1 (and beyond); α = 0 (θ0) and α = 1 (θ1) are always evaluated
+    alphas = np.union1d(np.linspace(ls.curve_min, ls.curve_max, ls.curve_points), [0.0, 1.0])
     curve = compute_curve(model, theta0, d1, alphas, sets, **grid_kw("curve"))
 
     # 2D surface around θ1 in the paper's δ1 / δ2 plane, and the projected trajectory
     surface = projection = None
+    traj = run.trajectory()
+    steps = [s for s, _ in traj]
+    snaps = [vec(p) for _, p in traj]
+    del traj
     if partner is not None:
         theta1p = vec(partner.theta1())
         d2 = cross_task_direction(theta0, theta1p, d1.vector)
         grid = np.linspace(-ls.surface_radius, ls.surface_radius, ls.surface_points)
         surface = compute_surface(model, theta1, d1, d2, grid, grid, sets, **grid_kw("surface"))
-        traj = run.trajectory()
-        snaps = [vec(p) for _, p in traj]
-        projection = project_onto_plane(snaps, theta1, d1.vector, d2.vector, steps=[s for s, _ in traj])
-        del snaps, theta1p
+        projection = project_onto_plane(snaps, theta1, d1.vector, d2.vector, steps=steps)
+        del theta1p
+    straight = trajectory_straightness(snaps) if len(snaps) >= 2 else None
+    traj_loss = []
+    for p in snaps:
+        set_params(model, p)
+        traj_loss.append(float(evaluate(model, train_b).loss))
+    matched = _matched_curvature(model, snaps, steps, traj_loss, train_b, hess_b,
+                                 MATCHED_LOSS_FRACTION * float(np.log(task.num_labels)), ls, cfg.seed)
+    del snaps
 
     # filter-normalised random directions around θ1 (scale-aware width)
     r_alphas = np.linspace(-ls.random_width_radius, ls.random_width_radius, ls.random_width_points)
@@ -169,22 +220,24 @@ def analyze_run(
                          **grid_kw(f"layer-{g}"))
         for g, n in depth.items()
     }
+    n_alphas = np.linspace(-ls.random_width_radius, ls.random_width_radius, ls.random_width_points)
+    layer_curves_norm = {
+        g: compute_curve(model, theta1, _filter_normalized_restriction(d1, n, theta1, g), n_alphas,
+                         {"train": train_b}, param_group=g, **grid_kw(f"layer-norm-{g}"))
+        for g, n in depth.items()
+    }
 
     # curvature at θ1
     set_params(model, theta1)
     op = HessianOperator(model, hess_b)
     eig = lanczos(op, ls.hessian_top_k, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter, seed=cfg.seed).without_vectors()
     tr = hutchinson_trace(op, ls.trace_samples, seed=cfg.seed)
-    sharp = epsilon_sharpness(model, hess_b, epsilon=1e-3, steps=5, seed=cfg.seed)
+    sharp = epsilon_sharpness(model, hess_b, epsilon=SHARPNESS_EPSILON, steps=5, seed=cfg.seed, offset=0.0)
 
     i1 = int(np.argmin(np.abs(alphas - 1.0)))
-    at1 = {k: v[i1] for k, v in curve.values.items()} if abs(alphas[i1] - 1.0) < 1e-9 else None
-    if at1 is None:
-        from repro.landscape import evaluate
-
-        set_params(model, theta1)
-        t, d = evaluate(model, train_b), evaluate(model, dev_b)
-        at1 = {"train_loss": t.loss, "train_acc": t.accuracy, "dev_loss": d.loss, "dev_acc": d.accuracy}
+    at1 = {k: v[i1] for k, v in curve.values.items()}
+    labels = dev_split.labels.cpu()
+    majority = float(torch.bincount(labels, minlength=task.num_labels).max()) / max(1, len(labels))
 
     result = RunAnalysis(
         run=run.path.name, task=cfg.task, init=cfg.init, seed=cfg.seed, setting=setting, num_labels=task.num_labels,
@@ -194,8 +247,57 @@ def analyze_run(
         norm_theta0=theta0.norm(), norm_theta1=theta1.norm(), norm_delta1=d1.vector.norm(),
         curve=curve, surface=surface, projection=projection, random_curves=tuple(random_curves),
         hessian=eig, trace=tr, sharpness=sharp, relative_change=rel, rollback_train=rb_train,
-        rollback_dev=rb_dev, layer_curves=layer_curves,
+        rollback_dev=rb_dev, layer_curves=layer_curves, layer_curves_normalized=layer_curves_norm,
+        trajectory_steps=tuple(int(x) for x in steps), trajectory_train_loss=tuple(traj_loss),
+        straightness_full=straight, matched=matched, dev_majority_rate=majority, num_dev=len(dev_split),
     )
     write_json(path, result)
     return result
 
+
+
+def _filter_normalized_restriction(d1, names, theta1: ParamVector, group: str):  # noqa: ANN001, ANN202
+    """δ1 restricted to ``names`` with every row rescaled to the norm of θ1's matching row (Li et al.'s filter
+    normalisation applied to the update direction); 1-D parameters zero, as in the random directions."""
+    from repro.landscape.directions import DirectionInfo, _filter_normalize_
+
+    keep = set(names)
+    out = []
+    for n, d, w in zip(d1.vector.names, d1.vector.tensors, theta1.tensors):
+        if n in keep and d.ndim >= 2:
+            t = d.clone()
+            _filter_normalize_(t, w)
+        else:
+            t = torch.zeros_like(d)
+        out.append(t)
+    v = ParamVector(d1.vector.names, tuple(out))
+    return Direction(v, DirectionInfo("optimization", v.norm(), group=group, one_dim_policy="zero",
+                                      note="δ1 restricted to the group, filter-normalised to θ1"))
+
+
+def _matched_curvature(model, snaps, steps, losses, train_b, hess_b, level: float, ls, seed: int):  # noqa: ANN001, ANN202
+    """λ_max where the trajectory first reaches training loss ``level`` (see the module docstring)."""
+    hit = next((i for i, v in enumerate(losses) if v <= level), None)
+    if hit is None:
+        return MatchedCurvature(level, False)
+    if hit == 0:
+        point, t, loss, before = snaps[0], 0.0, losses[0], steps[0]
+    else:
+        a, b = snaps[hit - 1], snaps[hit]
+        lo, hi = 0.0, 1.0  # L(a + lo (b − a)) > level ≥ L(a + hi (b − a))
+        loss = losses[hit]
+        seg = b - a
+        for _ in range(_BISECTION_STEPS):
+            mid = 0.5 * (lo + hi)
+            set_params(model, a, [(mid, seg)])
+            v = float(evaluate(model, train_b).loss)
+            if v <= level:
+                hi, loss = mid, v
+            else:
+                lo = mid
+        t, before = hi, steps[hit - 1]
+        point = a.clone().axpy_(hi, seg)
+    set_params(model, point)
+    op = HessianOperator(model, hess_b)
+    eig = lanczos(op, 1, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter, seed=seed).without_vectors()
+    return MatchedCurvature(level, True, int(before), int(steps[hit]), float(t), float(loss), eig)

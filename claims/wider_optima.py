@@ -2,7 +2,19 @@
 
 Thresholds (fixed before results): the paper calls the pretrained minima "wider" and "flatter" from surfaces
 where the difference is obvious to the eye. We ask for a difference of at least 25% (a log ratio of log 1.25) in
-each primary measure -- smaller differences would not be visible in the paper's figures.
+each measure -- smaller differences would not be visible in the paper's figures.
+
+Primary measures and why:
+
+* ``hessian_lambda_max_matched_loss`` -- λ_max at the first trajectory point where the training loss reaches the
+  same level (0.5 ln C) in both arms. λ_max at θ1 is confounded by how far the loss was driven down (near zero
+  cross-entropy the Hessian scales with p(1 − p); across the first published cpu run Spearman(log λ_max, log
+  training loss) was +0.93), so it is kept as a secondary measure only.
+* ``basin_area_paper_units`` -- the paper's own picture: the area of {L ≤ L_min + 0.1} in the δ1/δ2 plane.
+* ``random_direction_width`` -- width along filter-normalised random directions (Li et al. 2018), scale-aware.
+
+Eigenvalues whose Lanczos run did not converge, traces whose standard error exceeds 10% of the estimate, and widths
+or areas censored by the grid's edge are excluded with the reason (claims.effects).
 """
 
 from __future__ import annotations
@@ -15,16 +27,21 @@ from claims.base import Claim, Comparison, register
 MIN_LOG_RATIO = math.log(1.25)
 
 
-
 CLAIM = register(Claim(
     id="wider_optima",
     section="§5.1",
     statement="Pretraining leads to wider optima: the loss basin around a fine-tuned BERT is flatter and wider "
               "than around the same architecture trained from scratch.",
     comparisons=(
-        Comparison("hessian_lambda_max", "top Hessian eigenvalue of the training loss at θ1 (lower for pretrained)",
-                   lambda p: fx.log_ratio(fx.lambda_max(p.scratch), fx.lambda_max(p.pretrained)),
-                   MIN_LOG_RATIO, "log ratio scratch/pretrained", values=fx.per_arm(fx.lambda_max)),
+        Comparison("hessian_lambda_max_matched_loss", "top Hessian eigenvalue of the training loss where the "
+                   "trajectory first reaches training loss 0.5 ln C, the same level in both arms (lower for "
+                   "pretrained)",
+                   lambda p: fx.log_ratio(fx.matched_lambda_max(p.scratch), fx.matched_lambda_max(p.pretrained)),
+                   MIN_LOG_RATIO, "log ratio scratch/pretrained",
+                   values=lambda p: {"pretrained": fx.matched_lambda_max(p.pretrained),
+                                     "scratch": fx.matched_lambda_max(p.scratch),
+                                     "loss pretrained": fx.matched_loss(p.pretrained),
+                                     "loss scratch": fx.matched_loss(p.scratch)}),
         Comparison("basin_area_paper_units", "2D basin area {L ≤ L_min + 0.1} in the δ1/δ2 plane, in multiples of "
                    "δ1 and δ2 (the paper's units; larger for pretrained)",
                    lambda p: fx.log_ratio(fx.basin(p.pretrained).area, fx.basin(p.scratch).area),
@@ -33,17 +50,20 @@ CLAIM = register(Claim(
                    "(scale-aware; larger for pretrained)",
                    lambda p: fx.log_ratio(fx.random_width(p.pretrained), fx.random_width(p.scratch)),
                    MIN_LOG_RATIO, "log ratio pretrained/scratch", values=fx.per_arm(fx.random_width)),
+        Comparison("hessian_lambda_max_theta1", "top Hessian eigenvalue at θ1 (lower for pretrained; confounded by "
+                   "the final loss level, shown for comparison with other work)",
+                   lambda p: fx.log_ratio(fx.lambda_max(p.scratch), fx.lambda_max(p.pretrained)),
+                   MIN_LOG_RATIO, "log ratio scratch/pretrained", primary=False, values=fx.per_arm(fx.lambda_max)),
         Comparison("hessian_trace", "Hutchinson trace of the Hessian at θ1 (lower for pretrained)",
-                   lambda p: fx.log_ratio(p.scratch.analysis.trace.estimate, p.pretrained.analysis.trace.estimate),
-                   MIN_LOG_RATIO, "log ratio scratch/pretrained", primary=False,
-                   values=fx.per_arm(lambda e: e.analysis.trace.estimate)),
+                   lambda p: fx.log_ratio(fx.trace(p.scratch), fx.trace(p.pretrained)),
+                   MIN_LOG_RATIO, "log ratio scratch/pretrained", primary=False, values=fx.per_arm(fx.trace)),
         Comparison("basin_area_scale_aware", "2D basin area in units of ‖θ1‖² (δ1 is longer for scratch; larger "
                    "for pretrained)",
                    lambda p: fx.log_ratio(fx.basin_area_scale_aware(p.pretrained),
                                           fx.basin_area_scale_aware(p.scratch)),
                    MIN_LOG_RATIO, "log ratio pretrained/scratch", primary=False,
                    values=fx.per_arm(fx.basin_area_scale_aware)),
-        Comparison("epsilon_sharpness", "Keskar ε-sharpness (ε = 1e-3; lower for pretrained)",
+        Comparison("epsilon_sharpness", "Keskar ε-sharpness in the box |δ_i| ≤ 1e-3·|θ_i| (lower for pretrained)",
                    lambda p: fx.log_ratio(p.scratch.analysis.sharpness.sharpness,
                                           p.pretrained.analysis.sharpness.sharpness, fx.LOSS_FLOOR),
                    MIN_LOG_RATIO, "log ratio scratch/pretrained", primary=False,

@@ -124,6 +124,12 @@ class Profile:
     snapshots: int = 8
     evals_per_epoch: int = 1
     data_seed: int = 0
+    # Where the extended-training runs (§5.3) of every setting come from: None = each setting's own (its learning
+    # rate), or the name of one setting whose extended runs all settings share -- then §5.3 is counted once.
+    extended_setting: str | None = None
+    # The seed the learning rates were tuned on (never one of ``seeds``); recorded with the pilot's numbers.
+    tuning_seed: int | None = None
+    pilot: str = ""
 
     def hyper(self, init: str, setting: Setting | None = None) -> TrainHyper:
         base = self.pretrained if init == "pretrained" else self.scratch
@@ -139,6 +145,8 @@ class Profile:
         self, task: str, init: str, seed: int, setting: Setting | None = None, *, overfit: bool = False,
         data_source: str = "auto",
     ) -> TrainConfig:
+        if overfit and self.extended_setting is not None:
+            setting = next(s for s in self.settings if s.name == self.extended_setting)
         hyper = self.hyper(init, setting)
         if overfit:
             # Extended training (§5.3) lasts overfit_epoch_factor × the profile's *normal* epochs for this arm, at

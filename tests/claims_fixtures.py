@@ -1,93 +1,141 @@
-"""Synthetic evidence for the claims' verdict logic: two arms whose every measured quantity differs by a factor q.
+"""Synthetic evidence for the claims' verdict logic, built so that "reversed" truly reverses every effect.
 
-``q > 1`` makes the pretrained arm better in the direction the paper claims (flatter, faster, lower loss, more
-robust, more consistent, lower layers more stable); ``q < 1`` reverses every difference. Seeds add independent
-multiplicative noise so the statistics are not degenerate.
+Each arm is drawn as either the *good* arm (what the paper says a fine-tuned model looks like: flat, fast, low
+loss, straight path, robust, consistent surfaces, stable lower layers) or the *bad* arm, whose every measured
+quantity is worse by a factor ``strength`` (or the equivalent additive gap). ``make_pairs(q)`` with ``q > 1`` makes
+the pretrained arm good and the scratch arm bad with strength ``q``; ``q < 1`` swaps the two profiles (strength
+``1/q``), so every comparison's effect changes sign -- including the layer comparisons, which read the pretrained arm
+only and are reversed in the bad profile (high layers stable, low layers moving).
+
+Seeds add small independent multiplicative noise, drawn from a generator keyed by a stable CRC of the arm's name
+(never ``hash()`` of a string, which changes with PYTHONHASHSEED).
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 
-from claims.analysis import RunAnalysis
+from claims.analysis import MatchedCurvature, RunAnalysis
 from claims.base import Pair
 from claims.plan import RunEvidence
 from repro.curvature import EigenResult, SharpnessResult, TraceResult
 from repro.landscape import CurveResult, DirectionInfo, SurfaceResult, TrajectoryProjection
-from repro.metrics import RollbackResult
+from repro.metrics import RollbackResult, Straightness
 from repro.training import EvalRecord, TrainMetrics
 
 _D = DirectionInfo("custom", 1.0)
+NUM_DEV = 400
+MAJORITY = 0.5
 
 
-def _curve(alphas: np.ndarray, train: np.ndarray, dev_err: np.ndarray) -> CurveResult:
+def _rng(*key: object) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def _curve(alphas: np.ndarray, train: np.ndarray, dev_err: np.ndarray | None = None) -> CurveResult:
     t = tuple(float(x) for x in train)
-    e = tuple(float(x) for x in dev_err)
+    e = tuple(float(x) for x in (dev_err if dev_err is not None else 0.2 + 0 * alphas))
     return CurveResult(tuple(float(a) for a in alphas),
                        {"train_loss": t, "train_acc": tuple(1 - x for x in e), "train_error": e,
                         "dev_loss": t, "dev_acc": tuple(1 - x for x in e), "dev_error": e}, _D, 10)
 
 
-def _evidence(init: str, task: str, seed: int, q: float, learned: bool = True) -> RunEvidence:
-    rng = np.random.default_rng(hash((init, task, seed)) % 2**32)
-    noise = lambda: float(np.exp(rng.normal(0, 0.05)))  # noqa: E731
-    good = init == "pretrained"
-    s = (1.0 if good else q) * noise()  # "badness" factor of this arm
-    loss_final = 0.05 * s if learned else 0.69
-    # training curve: exponential decay with time constant proportional to badness
+def _evidence(init: str, task: str, seed: int, good: bool, k: float, *, learned: bool = True,
+              generalized: bool = True, setting: str = "base") -> RunEvidence:
+    rng = _rng(init, task, seed, setting)
+
+    def noise() -> float:
+        return float(np.exp(rng.normal(0, 0.03)))
+
+    b = 1.0 if good else k  # multiplicative badness of this arm
+    loss_final = (0.02 if good else 0.02 + 0.1 * (k - 1)) * noise() if learned else 0.69
+    # training curve: exponential decay, time constant ∝ badness
     steps = np.arange(1, 61)
-    train_loss = list(math.log(2) * np.exp(-steps / (4 * s)) + loss_final)
-    spe = 6
-    # extended-training dev accuracy: pretrained flat, scratch falling from its best by 0.05*(q-1)
-    drop = max(0.0, 0.05 * (s - 1))
-    evals = [EvalRecord(0, 0.0, 0.7, 0.5)] + [
-        EvalRecord(6 * k, float(k), 0.4 + 0.02 * k * (s - 1) / max(s, 1), 0.8 - drop * k / 10) for k in range(1, 11)]
-    metrics = TrainMetrics("complete", 60, spe, train_loss, [1e-3] * 60, [1.0] * 60,
-                           evals, [0, 20, 40, 60], 1.0, 32, 32, 2)
+    train_loss = list(math.log(2) * np.exp(-steps / (4 * b * noise())) + loss_final)
+    # extended training: the good arm's dev accuracy stays at its best, the bad arm's falls from it
+    best = 0.85 if generalized else MAJORITY
+    fall = 0.0 if good else 0.03 * (k - 1)
+    rise = 0.0 if good else 0.1 * (k - 1)
+    evals = [EvalRecord(0, 0.0, 0.7, MAJORITY)] + [
+        EvalRecord(6 * i, float(i), 0.4 + rise * max(0, i - 5) / 5 * noise(),
+                   best - (fall * max(0, i - 5) / 5 * noise() if generalized else 0.0)) for i in range(1, 11)]
+    final_acc = (0.85 if good else 0.85 - 0.05 * (k - 1)) * noise() if generalized else MAJORITY
+    base_evals = [EvalRecord(0, 0.0, 0.7, MAJORITY), EvalRecord(60, 10.0, 0.4, final_acc)]
+    metrics = TrainMetrics("complete", 60, 6, train_loss, [1e-3] * 60, [1.0] * 60, base_evals, [0, 20, 40, 60], 1.0,
+                           256, NUM_DEV, 2)
+    overfit = TrainMetrics("complete", 60, 6, train_loss, [1e-3] * 60, [1.0] * 60, evals, [0, 60], 1.0, 256,
+                           NUM_DEV, 2)
+
     g = np.linspace(-1, 1, 7)
     A, B = np.meshgrid(g, g, indexing="ij")
-    sharp = s * 2.0
-    tl = loss_final + 0.04 * s * (A**2 + B**2)  # pretrained basin covers most of the grid, scratch a part
-    # dev error agrees with the training loss for the better arm; a bumpy, disagreeing surface for the worse one
-    wiggle = (s - 1) * 0.2 * np.sin(5 * A + 3 * B + seed)
-    de = 0.2 + 0.1 * (tl - tl.min()) / np.ptp(tl) + wiggle
-    surface = SurfaceResult(tuple(g), tuple(g), {"train_loss": tuple(map(tuple, tl)), "dev_error": tuple(map(tuple, de)),
-                                                 "train_acc": tuple(map(tuple, 1 - de)), "dev_loss": tuple(map(tuple, tl))},
-                            _D, _D, 0.0, 10)
+    curv = 0.15 * b * b * noise()  # basin radius sqrt(0.1 / curv): 0.82 (good) inside the grid
+    tl = loss_final + curv * (A**2 + B**2)
+    # dev error: a monotone function of the training loss for the good arm; the bad arm's dev-error minimum sits
+    # away from the training-loss minimum (lower correlation, a gap and a distance between the minima)
+    shift = 0.0 if good else 0.5
+    de = 0.2 + 0.05 * (tl - tl.min()) / np.ptp(tl) + (0.0 if good else 0.08 * ((A - shift) ** 2 - A**2))
+    de = de + 1e-4 * rng.normal(size=de.shape)  # break ties
+    surface = SurfaceResult(tuple(g), tuple(g), {"train_loss": tuple(map(tuple, tl)),
+                                                 "dev_error": tuple(map(tuple, de)),
+                                                 "train_acc": tuple(map(tuple, 1 - de)),
+                                                 "dev_loss": tuple(map(tuple, tl))}, _D, _D, 0.0, 10)
     t = np.linspace(0, 1, 5)
-    zig = (s - 1) * 0.3 * np.array([0, 1, -1, 1, 0])
+    zig = (0.0 if good else 0.3 * (k - 1)) * np.array([0, 1, -1, 1, 0])
     projection = TrajectoryProjection(tuple(-1 + t), tuple(zig), (0.0,) * 5, (0.0,) * 5, (0, 15, 30, 45, 60))
-    ca = np.linspace(-0.25, 1.5, 15)
-    bump = (s - 1) * 0.1 * np.sin(12 * ca)
-    curve = _curve(ca, loss_final + math.log(2) * (1 - ca) ** 2 + bump, 0.2 + 0 * ca)
+    straight = (0.8 if good else 0.8 - 0.15 * (k - 1)) * noise()
+    ca = np.union1d(np.linspace(-0.25, 1.5, 15), [0.0, 1.0])
+    bump = 0.0 if good else 0.1 * (k - 1) * np.sin(12 * ca)
+    curve = _curve(ca, loss_final + math.log(2) * (1 - ca) ** 2 + bump)
     ra = np.linspace(-1, 1, 11)
-    random_curves = tuple(_curve(ra, loss_final + sharp * ra**2, 0.2 + 0 * ra) for _ in range(2))
-    lift = q if good else 1.0  # the lower layers of a good (pretrained) model are more invariant
+    random_curves = tuple(_curve(ra, loss_final + 0.15 * b * b * noise() * ra**2) for _ in range(2))
+    lam = 10.0 * b * noise()
+
+    # lower layers: the good profile has stable, flat lower layers; the bad profile the reverse
+    lo_f, hi_f = (1.0, k) if good else (k, 1.0)
     la = np.linspace(-1, 1, 5)
-    layer_curves = {"low": _curve(la, loss_final + 0.02 * la**2, 0 * la),
-                    "middle": _curve(la, loss_final + 0.05 * la**2, 0 * la),
-                    "high": _curve(la, loss_final + 0.02 * lift * la**2, 0 * la)}
-    rel = {"low": 0.01, "middle": 0.015, "high": 0.01 * lift * noise(), "embeddings": 0.005,
-           "layer.0": 0.01, "layer.1": 0.012, "layer.2": 0.01 * lift}
+    layer_curves = {"low": _curve(la, loss_final + 0.02 * lo_f * la**2),
+                    "middle": _curve(la, loss_final + 0.02 * la**2),
+                    "high": _curve(la, loss_final + 0.02 * hi_f * noise() * la**2)}
+    layer_norm = {"low": _curve(ra, loss_final + 0.15 * lo_f**2 * ra**2),
+                  "middle": _curve(ra, loss_final + 0.3 * ra**2),
+                  "high": _curve(ra, loss_final + 0.15 * hi_f**2 * noise() * ra**2)}
+    per_layer = np.linspace(lo_f, hi_f, 6) * 0.01
+    rel = {"low": 0.01 * lo_f, "middle": 0.01 * (lo_f + hi_f) / 2, "high": 0.01 * hi_f * noise(),
+           "embeddings": 0.005, **{f"layer.{i}": float(v) for i, v in enumerate(per_layer)}}
     rb = {g_: RollbackResult(g_, loss_final, loss_final + inc, 0.9, 0.9)
-          for g_, inc in (("low", 0.001), ("middle", 0.01), ("high", 0.001 + 0.05 * (lift - 1) * noise()))}
+          for g_, inc in (("low", 0.05 * (lo_f - 1) + 0.001), ("middle", 0.01),
+                          ("high", (0.05 * (hi_f - 1) + 0.001) * noise()))}
     analysis = RunAnalysis(
-        run=f"{task}-{init}-seed{seed}", task=task, init=init, seed=seed, setting="base", num_labels=2,
+        run=f"{task}-{init}-seed{seed}", task=task, init=init, seed=seed, setting=setting, num_labels=2,
         partner_task="other", train_loss_theta1=loss_final, train_acc_theta1=0.95, dev_loss_theta1=0.5,
-        dev_acc_theta1=0.8, norm_theta0=100.0, norm_theta1=100.0, norm_delta1=1.0 * s, curve=curve, surface=surface,
-        projection=projection, random_curves=random_curves,
-        hessian=EigenResult((sharp * 10, sharp * 5), (1e-4, 1e-4), True, 10, 1e-3, "lanczos", 0),
-        trace=TraceResult(sharp * 100, 1.0, 10, 10, "hutchinson", 0),
-        sharpness=SharpnessResult(sharp, loss_final, loss_final + sharp / 100, 1e-3, 5, 6, 0),
+        dev_acc_theta1=final_acc, norm_theta0=100.0, norm_theta1=100.0, norm_delta1=1.0, curve=curve,
+        surface=surface, projection=projection, random_curves=random_curves,
+        hessian=EigenResult((lam, lam / 2), (1e-4, 1e-4), True, 10, 1e-3, "lanczos", 0),
+        trace=TraceResult(100 * b * noise(), 1.0 * b, 10, 10, "hutchinson", 0),
+        sharpness=SharpnessResult(1.0 * b * noise(), loss_final, loss_final + b / 100, 1e-3, 5, 6, 0),
         relative_change=rel, rollback_train=rb, rollback_dev=rb, layer_curves=layer_curves,
+        layer_curves_normalized=layer_norm, trajectory_steps=(0, 20, 40, 60),
+        trajectory_train_loss=(0.69, 0.3, 0.1, loss_final),
+        straightness_full=Straightness(1.0, 1.0 / straight, straight),
+        matched=MatchedCurvature(0.35, True, 0, 20, 0.5, 0.35,
+                                 EigenResult((2 * lam,), (1e-4,), True, 10, 1e-3, "lanczos", 0)),
+        dev_majority_rate=MAJORITY, num_dev=NUM_DEV,
     )
-    return RunEvidence("base", task, init, seed, f"/runs/{task}-{init}-{seed}", "complete", metrics, analysis, metrics,
-                       f"/runs/of-{task}-{init}-{seed}")
+    return RunEvidence(setting, task, init, seed, f"/runs/{task}-{init}-{seed}", "complete", metrics, analysis,
+                       overfit, f"/runs/of-{task}-{init}-{seed}")
 
 
 def make_pairs(q: float, *, tasks: tuple[str, ...] = ("sst2", "mrpc"), seeds: int = 4,
-               scratch_learned: bool = True) -> list[Pair]:
-    return [Pair("base", t, s, _evidence("pretrained", t, s, q), _evidence("scratch", t, s, q, scratch_learned))
+               scratch_learned: bool = True, scratch_generalized: bool = True,
+               pretrained_generalized: bool = True, setting: str = "base") -> list[Pair]:
+    """Pairs whose pretrained arm is the good one when ``q > 1`` and the bad one when ``q < 1``."""
+    k = q if q >= 1 else 1 / q
+    pre_good = q >= 1
+    return [Pair(setting, t, s,
+                 _evidence("pretrained", t, s, pre_good, k, generalized=pretrained_generalized, setting=setting),
+                 _evidence("scratch", t, s, not pre_good, k, learned=scratch_learned,
+                           generalized=scratch_generalized, setting=setting))
             for t in tasks for s in range(seeds)]

@@ -43,7 +43,7 @@ def make_hostile(dst: Path) -> Path:
         {"task": "sst2", "seed": 0, "effect": 0.5, "pretrained": 1.0, "scratch": 2.0},
         {"task": "sst2", "seed": 1, "effect": 0.7, "pretrained": 1.5, "scratch": 2.5},
     ]
-    comp["overall"].update(n=2, mean=0.6, ci_low=0.5, ci_high=0.7, sign_test_p=0.25, positive=2,
+    comp["overall"].update(n=2, mean=0.6, sd=0.14, ci_low=0.5, ci_high=0.7, positive=2,
                            verdict="reproduced", effects=[0.5, 0.7])
     (root / "claims.json").write_text(json.dumps(claims))
     for path in (root / "analysis").glob("*.json"):

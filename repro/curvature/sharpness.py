@@ -42,14 +42,16 @@ def epsilon_sharpness(
     seed: int = 0,
     loss_fn: LossFn = classification_loss,
     param_group: str | None = None,
+    offset: float = 1.0,
 ) -> SharpnessResult:
     """Keskar's ε-sharpness of the mean loss over ``batches`` w.r.t. the parameters ``names`` (default all).
 
     Each step moves δ by ``step_fraction`` of the box half-width along sign(∇L) and clips to the box; the maximum
-    over every visited point (the start included) is reported.
+    over every visited point (the start included) is reported. The box is |δ_i| ≤ ε(|θ_i| + ``offset``): Keskar's
+    ``offset = 1``, or ``offset = 0`` for a box relative to each weight (local when the weights are small).
     """
     theta = get_params(model, names)
-    half = ParamVector(theta.names, tuple(epsilon * (t.abs() + 1.0) for t in theta.tensors))
+    half = ParamVector(theta.names, tuple(epsilon * (t.abs() + offset) for t in theta.tensors))
     g = torch.Generator().manual_seed(int(seed))
     delta = ParamVector(theta.names, tuple(
         (torch.rand(t.shape, generator=g, dtype=torch.float64) * 2 - 1).to(device=t.device, dtype=t.dtype) * h

@@ -29,10 +29,13 @@ def render_report(run_dir: Path) -> str:
         el("p", "Overall: ", badge(rep.verdict), f" · {len(rep.claims)} claims · tasks {', '.join(rep.tasks)} · "
                 f"seeds {len(rep.seeds)} · settings {', '.join(rep.settings)} · {rep.provenance.created}"),
         verdict_table(data),
-        el("p", "A claim is reproduced when every primary comparison's 95% bootstrap interval of the mean paired "
-                "effect lies above 0 and its mean reaches the pre-registered minimum effect, under every training "
-                "setting; not reproduced when an effect of the claimed size is excluded; otherwise inconclusive.",
-           class_="muted"),
+        el("p", "A comparison is reproduced in a task when the 95% Student-t interval of its mean paired effect "
+                "(one pair = pretrained vs scratch for one seed) lies above 0 and its mean reaches the minimum "
+                "effect fixed before the runs; not reproduced when an effect of that size is excluded; otherwise "
+                "inconclusive. Tasks are not pooled: a comparison holds only when it holds in every task. A claim "
+                "is reproduced when all its primary comparisons are, under every training setting. Pairs whose "
+                "arms did not learn (or, for claims about generalisation, did not beat the majority class) are "
+                "excluded with the reason.", class_="muted"),
         toc,
         setup_table(data),
         runs_table(data),

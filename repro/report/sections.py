@@ -129,8 +129,8 @@ def _mean_sd(values: Iterable[Any]) -> str:
 
 
 def _stat_row(scope: str, st: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[Any]:
-    ci = f"[{fmt_signed(st.ci_low)}, {fmt_signed(st.ci_high)}]"
-    p = fmt(st.sign_test_p) + (f" ({st.positive}/{st.n} > 0)" if st.n else "")
+    ci = f"[{fmt_signed(st.ci_low)}, {fmt_signed(st.ci_high)}]" if st.n >= 2 else "n/a (fewer than 2 pairs)"
+    p = f"{st.positive}/{st.n}" if st.n else "—"
     return [scope, badge(st.verdict), st.n, fmt_signed(st.mean), ci, p,
             *[_mean_sd(r.get(k) for r in rows) for k in keys]]
 
@@ -139,13 +139,13 @@ def comparison_table(comp: Any) -> Safe:
     """Overall and per-task statistics of one comparison, with each arm's raw values (mean ± sd over pairs)."""
     pairs = list(comp.per_pair)
     keys = list(dict.fromkeys(k for r in pairs for k in r if k not in _PAIR_KEYS))
-    rows = [_stat_row("all tasks", comp.overall, pairs, keys)]
+    rows = [_stat_row("all tasks (pooled interval; verdict per task)", comp.overall, pairs, keys)]
     for task, st in comp.per_task.items():
         rows.append(_stat_row(task, st, [r for r in pairs if r.get("task") == task], keys))
     caption = join(el("code", comp.name), " — ", comp.description, " ",
                    el("span", f"[{'primary' if comp.primary else 'secondary'}; effect = {comp.effect_unit}; "
                               f"needs mean ≥ {fmt_signed(comp.min_effect)}]", class_="muted"))
-    head = ["scope", "verdict", "n", "mean effect", "95% CI", "sign-test p", *[f"{k} (mean ± sd)" for k in keys]]
+    head = ["scope", "verdict", "n", "mean effect", "95% t-interval", "effects > 0", *[f"{k} (mean ± sd)" for k in keys]]
     parts = [table(head, rows, caption=caption, class_="stats")]
     if comp.excluded:
         parts.append(el("p", f"Excluded pairs ({len(comp.excluded)}):", class_="muted"))
