@@ -278,10 +278,13 @@ def _find_manifests(dirs: Sequence[Path]) -> list[Path]:
         if (d / MANIFEST_FILE).is_file():
             found.append(d)
             continue
-        inside = sorted(p.parent for p in d.glob(f"{SHARDS_DIR}/*/{MANIFEST_FILE}"))
+        # a claims run directory holding shards/, or an --out directory holding claims run directories
+        inside = sorted(p.parent for pattern in (f"{SHARDS_DIR}/*/{MANIFEST_FILE}", f"*/{SHARDS_DIR}/*/{MANIFEST_FILE}")
+                        for p in d.glob(pattern))
         if not inside:
             raise ReproError(f"{d} holds no shard output ({MANIFEST_FILE}): pass the directories printed by "
-                             f"`repro claims --shard I/N` (or the claims run directories holding shards/)")
+                             f"`repro claims --shard I/N`, the claims run directories holding shards/, or their "
+                             f"--out directories")
         found += inside
     return found
 
