@@ -139,6 +139,7 @@ class ClaimResult:
     per_task: dict[str, str]
     reason: str
     thresholds: dict[str, float]
+    rationale: str = ""  # the claim module's docstring: how it is measured and why the thresholds
 
 
 def t_interval(x: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:

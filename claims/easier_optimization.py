@@ -39,6 +39,7 @@ def _steps(ev) -> float:  # noqa: ANN001
 
 
 CLAIM = register(Claim(
+    rationale=__doc__ or "",
     id="easier_optimization",
     section="§5.2",
     statement="Pretraining eases optimization: fine-tuning converges faster, to a lower training loss, along a "

@@ -85,7 +85,7 @@ def evaluate_claim(claim: Claim, pairs: Sequence[Pair]) -> ClaimResult:
     per_task = {t: combine([r.per_task[t] for r in counted]) for t in tasks}
     reason = _claim_summary(results) + " " + " | ".join(f"[{r.setting}] {r.reason}" for r in results)
     return ClaimResult(claim.id, claim.section, claim.statement, overall, tuple(results), per_task, reason,
-                       claim.thresholds())
+                       claim.thresholds(), claim.rationale)
 
 
 def _num(x: float) -> str:

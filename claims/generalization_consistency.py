@@ -42,6 +42,7 @@ def _agree(ev):  # noqa: ANN001, ANN202
 
 
 CLAIM = register(Claim(
+    rationale=__doc__ or "",
     id="generalization_consistency",
     section="§6.1-6.2",
     statement="Fine-tuning generalizes better than training from scratch, and its training-loss surface is "

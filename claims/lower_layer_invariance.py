@@ -43,6 +43,7 @@ def _low_high(fn):  # noqa: ANN001, ANN202
 
 
 CLAIM = register(Claim(
+    rationale=__doc__ or "",
     id="lower_layer_invariance",
     section="§7",
     statement="Lower layers of BERT are more invariant during fine-tuning and more transferable: they change "

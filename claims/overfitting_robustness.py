@@ -33,6 +33,7 @@ def _rise(ev) -> float:  # noqa: ANN001
 
 
 CLAIM = register(Claim(
+    rationale=__doc__ or "",
     id="overfitting_robustness",
     section="§5.3",
     extended_runs_only=True,

@@ -28,6 +28,7 @@ MIN_LOG_RATIO = math.log(1.25)
 
 
 CLAIM = register(Claim(
+    rationale=__doc__ or "",
     id="wider_optima",
     section="§5.1",
     statement="Pretraining leads to wider optima: the loss basin around a fine-tuned BERT is flatter and wider "

@@ -8,18 +8,21 @@ next to the results.
 Where the hyperparameters come from
 -----------------------------------
 * Fine-tuning (``pretrained`` arm): Adam(W) with linear warm-up over 10% of the steps then linear decay, weight
-  decay 0.01, gradient clipping at 1.0, batch 32 -- the BERT recipe (Devlin et al. 2019, §A.3) that Hao et al.
-  2019 follow; learning rates are from BERT's grid {2e-5, 3e-5, 5e-5} (5e-5 for small models and few steps, since
-  small encoders need a larger step, as MiniLM's own fine-tuning recipes use).
-* From scratch (``scratch`` arm): the same architecture, optimizer and schedule. The ``paper`` profile gives it
-  learning rate 1e-4, the rate BERT itself is pretrained with (Devlin et al. 2019, §A.2): at fine-tuning rates a
-  random transformer barely leaves its start, and a model that has not learned makes every comparison void (see
-  the claims' preconditions). The small-model profiles (``cpu``, ``standard``) use one recipe for both arms,
-  chosen in a pilot so that both arms learn (see the comments at each profile).
-* Sensitivity setting (``Setting`` ``"long"``): learning rates ×2 and epochs ×2, because landscape comparisons are
-  known to move with the learning rate and the training length; a claim is reproduced only if it holds under both.
+  decay 0.01, gradient clipping at 1.0 -- the BERT recipe (Devlin et al. 2019, §A.3) that Hao et al. 2019 follow.
+  The learning rate is always from BERT's fine-tuning grid {2e-5, 3e-5, 5e-5}: a larger rate wrecks the pretrained
+  start in the first steps (on an H200, the standard profile at 5e-4 fitted SST-2 worse than the random start and
+  never learned MRPC), and then the comparison is between two random-like starts.
+* From scratch (``scratch`` arm): the same architecture, optimizer and schedule at its own, larger rate, as in the
+  paper (a random transformer barely leaves its start at fine-tuning rates). The ``paper`` profile uses 1e-4, the
+  rate BERT itself is pretrained with (Devlin et al. 2019, §A.2).
+* Each small-model profile's two rates were picked in a pilot on a *tuning seed* that is not one of its verdict
+  seeds (``tuning_seed``); the pilot's numbers are in the profile's ``pilot`` field and in the report.
+* Sensitivity setting (``Setting`` ``"long"``): a smaller learning rate from the same grids (×0.6: 5e-5 → 3e-5 for
+  the pretrained arm, never above 1e-4) and longer training, because landscape comparisons are known to move with
+  the learning rate and the training length; a claim is reproduced only if it holds under both settings.
 * Extended training for §5.3: the paper trains well past convergence; ``overfit_epoch_factor`` multiplies the
-  epochs of dedicated runs that record dev accuracy every epoch.
+  epochs of dedicated runs that record dev accuracy at every evaluation. With ``extended_setting`` set, every
+  setting shares one setting's extended runs and §5.3 is counted once (claims.evaluate).
 """
 
 from __future__ import annotations
@@ -223,15 +226,13 @@ PROFILES.add("standard", Profile(
     description="One H100/H200: all-MiniLM-L6-v2 (offline), all four tasks, 3 seeds, two training settings.",
     model="minilm-l6",
     tasks=("sst2", "mrpc", "rte", "mnli"),
-    seeds=(0, 1, 2),
+    seeds=(1, 2, 3),
     max_length=128,
     train_size=2000,
     dev_size=None,
-    # The cpu profile's recipe (one for both arms), not yet piloted on a GPU: check the learned preconditions
-    # in claims.json before trusting a verdict.
-    pretrained=TrainHyper(learning_rate=5e-4, epochs=5, batch_size=32),
+    pretrained=TrainHyper(learning_rate=5e-5, epochs=5, batch_size=32),
     scratch=TrainHyper(learning_rate=5e-4, epochs=5, batch_size=32),
-    settings=(Setting("base"), Setting("long", lr_factor=2.0, epoch_factor=2.0)),
+    settings=(Setting("base"), Setting("long", lr_factor=0.6, epoch_factor=2.0)),
     overfit_epoch_factor=3.0,
     landscape=LandscapeSettings(
         curve_points=31, surface_points=21, random_width_points=21, random_directions=4, eval_train_size=1024,
@@ -240,6 +241,11 @@ PROFILES.add("standard", Profile(
     ),
     snapshots=10,
     evals_per_epoch=2,
+    tuning_seed=0,
+    pilot="H200, seed 0, 2,000 examples, 5 epochs (315 steps), full dev set (issue 8): SST-2 pretrained 5e-5 "
+          "final training loss 0.09 / dev 0.837 (at 5e-4: 0.51 / 0.724); MRPC pretrained 5e-5 0.22 / 0.745 (at "
+          "5e-4: 0.63 = not learned / 0.684 = majority); scratch 5e-4: SST-2 0.16 / 0.704, MRPC 0.31 / 0.691. "
+          "RTE and the MNLI excerpt were not piloted.",
 ))
 
 PROFILES.add("paper", Profile(

@@ -141,6 +141,7 @@ figure { margin: 1rem 0 1.6rem; break-inside: avoid; page-break-inside: avoid; }
 figure img { display:block; max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { font-size: .85rem; color: var(--muted); margin-top: .3rem; max-width: 90ch; }
 .arm-pretrained { color: var(--pre); font-weight: 600; }
+pre.rationale { white-space: pre-wrap; font-size: .85em; background: #f6f8fa; padding: .6em; }
 .arm-scratch { color: var(--scr); font-weight: 600; }
 ul.excluded { font-size: .85rem; color: var(--muted); }
 nav.toc ol { padding-left: 1.2rem; }

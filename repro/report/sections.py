@@ -170,6 +170,8 @@ def claim_section(data: ReportData, claim: Any, renderer: FigureRenderer, first:
            class_="first" if first else None),
         el("blockquote", claim.statement),
         el("p", el("strong", "Why: "), claim.reason),
+        *([el("details", el("summary", "How this claim is measured (thresholds and their justification)"),
+              el("pre", str(claim.rationale).strip(), class_="rationale"))] if getattr(claim, "rationale", "") else []),
         table(["setting", "verdict", *tasks], setting_rows, caption="Verdict per training setting and task"),
     ]
     if claim.thresholds:
