@@ -155,3 +155,99 @@ def test_orthogonalize_keeps_the_side_of_d2() -> None:
     assert o.vector.norm() == pytest.approx(d2.vector.norm(), rel=1e-12)
     raw = orthogonalize(d1, d2, keep_norm=False)
     assert raw.vector.norm() == pytest.approx(resid.norm(), rel=1e-12)
+
+
+# ---------------------------------------------------------------- provenance and edge cases (mutation pass)
+
+
+def test_derived_directions_keep_their_provenance() -> None:
+    """A restricted or orthogonalised δ2 is still δ2: kind, rescaling, excluded parameters and note travel with it,
+    only the norm (recomputed), the group and the note's suffix change. Result files rely on these fields."""
+    import dataclasses
+
+    from repro.landscape import restrict_direction
+
+    theta0, theta1 = _vec(0), _vec(1)
+    other = dict(_vec(2).as_dict())
+    other["p2"] = torch.zeros(4, dtype=torch.float64)
+    d1 = optimization_direction(theta0, theta1)
+    d2 = cross_task_direction(theta0, ParamVector.from_dict(other), d1.vector)
+    assert d2.info == dataclasses.replace(
+        d2.info, kind="cross_task", norm=d2.vector.norm(), one_dim_policy="include", rescaled_to=d1.vector.norm(),
+        excluded_params=("p2",), note="defined on shared parameters; zero on 1 mismatched/missing", seed=None,
+        group=None)
+    assert d2.info.norm == pytest.approx(d1.vector.norm(), rel=1e-12)
+    plain = cross_task_direction(theta0, _vec(3), d1.vector)
+    assert plain.info.note == "" and plain.info.excluded_params == ()
+
+    r = restrict_direction(d2, ["p1"], group="middle")
+    assert r.info == dataclasses.replace(d2.info, norm=r.vector.norm(), group="middle")
+    assert r.vector.norm() == pytest.approx(float(d2.vector.as_dict()["p1"].norm()), rel=1e-12)
+
+    o = orthogonalize(d1, d2)
+    assert o.info == dataclasses.replace(d2.info, norm=o.vector.norm(),
+                                         note=d2.info.note + "; orthogonalised against d1")
+    assert orthogonalize(d1, plain).info.note == "orthogonalised against d1"
+    from repro.landscape import filter_normalized_direction
+
+    rnd = restrict_direction(filter_normalized_direction(theta1, seed=9), ["p1"], group="g")
+    assert rnd.info.seed == 9 and rnd.info.kind == "random" and rnd.info.one_dim_policy == "zero"
+    assert orthogonalize(d1, rnd).info.seed == 9 and orthogonalize(d1, rnd).info.group == "g"
+
+
+def test_cross_task_scaling_edge_cases() -> None:
+    """A small partner displacement (‖θ1′−θ0‖ < 1) is still rescaled to ‖δ1‖; a partner equal to θ0 gives a zero δ2,
+    not NaN."""
+    theta0 = _vec(0)
+    theta1 = theta0 + _vec(1) * 3.0
+    tiny = theta0 + _vec(2) * 1e-3
+    d1 = optimization_direction(theta0, theta1)
+    d2 = cross_task_direction(theta0, tiny, d1.vector)
+    assert (tiny - theta0).norm() < 1 and d2.vector.norm() == pytest.approx(d1.vector.norm(), rel=1e-10)
+    same = cross_task_direction(theta0, theta0.clone(), d1.vector)
+    assert same.vector.norm() == 0.0 and all(torch.isfinite(t).all() for t in same.vector.tensors)
+
+
+def test_orthogonalize_edge_cases() -> None:
+    """d1 = 0: nothing to remove, d2 is returned as is. d2 = d1: the remainder is exactly zero and stays zero (no
+    NaN from rescaling a zero vector)."""
+    theta0, theta1 = _vec(0), _vec(1)
+    d = optimization_direction(theta0, theta1)
+    zero = optimization_direction(theta0, theta0.clone())
+    assert orthogonalize(zero, d) is d
+    same = orthogonalize(d, d)
+    assert all(torch.isfinite(t).all() for t in same.vector.tensors) and same.vector.norm() == 0.0
+    par = orthogonalize(d, optimization_direction(theta0, theta0 + (theta1 - theta0) * 2.0), keep_norm=False)
+    assert par.vector.norm() <= 1e-12 * d.vector.norm()
+
+
+def _pca_oracle(snaps: list[ParamVector], center: ParamVector, k: int, subtract_mean: bool):  # noqa: ANN202
+    rows = np.stack([(s - center).flatten().numpy() for s in snaps])
+    if subtract_mean:
+        rows = rows - rows.mean(axis=0)
+    _, sv, vt = np.linalg.svd(rows, full_matrices=False)
+    return vt[:k], (sv**2 / (sv**2).sum())[:k]
+
+
+@pytest.mark.parametrize("subtract_mean", [True, False])
+def test_pca_directions_match_an_svd_of_the_trajectory(subtract_mean: bool) -> None:
+    """Li et al.'s PCA (sklearn's: rows θ_t − θ_end, centred) against numpy's SVD, in float64 to 1e-9, with a
+    trajectory whose mean is far from θ_end (so centring matters) and small steps (so unit-normalising matters)."""
+    from repro.landscape import pca_directions
+
+    center = _vec(10)
+    drift, wiggle = _vec(11), _vec(12)
+    snaps = [center + drift * (0.01 * t) + wiggle * (0.003 * np.sin(1.3 * t)) + _vec(20 + t) * 1e-4
+             for t in range(1, 7)]
+    got = pca_directions(snaps, center, subtract_mean=subtract_mean)
+    assert len(got) == 2  # k defaults to the paper's 2-D plot
+    want, ratio = _pca_oracle(snaps, center, 2, subtract_mean)
+    for d, w, r in zip(got, want, ratio):
+        v = d.vector.flatten().numpy()
+        assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-12) and d.info.norm == pytest.approx(1.0, abs=1e-12)
+        assert abs(float(v @ w)) == pytest.approx(1.0, abs=1e-9)
+        assert d.info.kind == "pca" and d.info.one_dim_policy == "include"
+        assert d.info.note == f"explained variance ratio {r:.4f}"
+    assert len(pca_directions(snaps[:3], center, k=3)) == 3  # as many snapshots as directions is enough
+    with pytest.raises(ValueError, match="need at least 3 snapshots for 3 PCA directions"):
+        pca_directions(snaps[:2], center, k=3)

@@ -86,3 +86,19 @@ def test_relative_change_and_rollback(tiny_model) -> None:
     assert (get_params(tiny_model) - theta0).norm() == 0.0
     none = rollback_loss(tiny_model, theta0, theta1, [], batches)
     assert none.loss_increase == pytest.approx(0.0, abs=1e-9)
+
+
+def test_roughness_is_the_scaled_rms_second_derivative() -> None:
+    """Hand-computed: y = c·x² has y'' = 2c everywhere, so roughness = 2c·width²/range(y), on uniform and non-uniform
+    grids alike; three points are enough, two have no second derivative (0)."""
+    xs = np.array([-1.0, -0.2, 0.5, 1.1, 2.0])  # non-uniform, width 3
+    c = 0.7
+    ys = c * xs**2 + 0.3 * xs - 4.0  # the linear part has no curvature
+    assert roughness(xs, ys) == pytest.approx(2 * c * 9.0 / np.ptp(ys), rel=1e-12)
+    three = np.array([0.0, 0.25, 1.0])
+    assert roughness(three, 5 * three**2) == pytest.approx(2 * 5 * 1.0 / 5.0, rel=1e-12)
+    assert roughness([0.0, 1.0], [3.0, 1.0]) == 0.0
+    # a kink: y'' is a spike at one interior point, RMS over the 3 interior points
+    x = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    y = np.abs(x - 2.0)
+    assert roughness(x, y) == pytest.approx(np.sqrt(4.0 / 3.0) * 16.0 / 2.0, rel=1e-12)
