@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from repro.config import Profile, TrainConfig
+from repro.config import Profile
 from repro.data import describe_source, get_task
 from repro.errors import ReproError, TrainingDivergedError
 from repro.storage import from_json_dict, read_json
