@@ -102,3 +102,79 @@ def test_roughness_is_the_scaled_rms_second_derivative() -> None:
     x = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
     y = np.abs(x - 2.0)
     assert roughness(x, y) == pytest.approx(np.sqrt(4.0 / 3.0) * 16.0 / 2.0, rel=1e-12)
+
+
+def test_flatness_width_every_field_on_an_asymmetric_curve() -> None:
+    """Hand-computed on an asymmetric, non-uniform curve: the interval stops at the first point above the level on
+    each side (not at a later dip), edges are interpolated, points exactly at the level count as inside."""
+    xs = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.5, 2.0, 3.0]
+    ys = [0.9, 0.6, 0.35, 0.1, 0.3, 0.7, 0.2, 0.9]  # a second dip at x=2 lies outside the basin of x=0
+    w = flatness_width(xs, ys, eps=0.25)  # level 0.35: the point at x=-0.5 is exactly on it
+    assert (w.argmin, w.min_value, w.threshold) == (0.0, 0.1, pytest.approx(0.35))
+    assert w.left == pytest.approx(-0.5)  # the crossing between x=-1 (0.6) and x=-0.5 (0.35, on the level)
+    assert w.right == pytest.approx(0.5 + (0.35 - 0.3) * 1.0 / (0.7 - 0.3))
+    assert w.width == pytest.approx(w.right - w.left)
+    assert not w.hit_left_boundary and not w.hit_right_boundary and not w.hit_boundary
+    edge = flatness_width(xs[3:], ys[3:], eps=0.25)  # minimum on the first point
+    assert edge.hit_left_boundary and not edge.hit_right_boundary and edge.left == 0.0 and edge.hit_boundary
+    for bad in (([0.0, 0.0, 1.0], [1.0, 0.0, 1.0]), ([0.0], [1.0]), ([0.0, 1.0], [1.0, 2.0, 3.0]),
+                ([1.0, 0.0], [0.0, 1.0])):
+        with pytest.raises(ValueError, match="increasing"):
+            flatness_width(*bad)
+    assert flatness_width([0.0, 1.0], [1.0, 0.5], eps=0.1).hit_right_boundary  # two points are enough
+
+
+def test_basin_area_every_field_on_a_small_grid() -> None:
+    """A 4×5 grid by hand: the basin is the 4-connected set ≤ level that holds the minimum; a diagonal neighbour
+    and a separate low region do not count; NaN is outside."""
+    a = [0.0, 1.0, 2.0, 3.0]
+    b = [0.0, 0.5, 1.0, 1.5, 2.0]
+    g = np.array([
+        [9.0, 9.0, 9.0, 9.0, 0.5],  # (0, 4): low, but not connected to the basin
+        [9.0, 0.2, 0.1, 9.0, 9.0],
+        [0.3, 9.0, 0.2, np.nan, 9.0],  # (2, 0) touches (1, 1) only diagonally
+        [9.0, 9.0, 9.0, 9.0, 9.0],
+    ])
+    r = basin_area(a, b, g, eps=0.25)
+    assert r.min_value == 0.1 and r.threshold == pytest.approx(0.35) and r.argmin == (1.0, 1.0)
+    assert r.cells == 3 and r.area == pytest.approx(3 * 1.0 * 0.5) and r.fraction == pytest.approx(3 / 20)
+    assert not r.touches_boundary
+    rel = basin_area(a, b, g, eps=1.0, relative=True)  # level 0.2
+    assert rel.threshold == pytest.approx(0.2) and rel.cells == 3
+    g2 = g.copy()
+    g2[0, 1] = 0.3  # now the basin reaches the first row
+    edge = basin_area(a, b, g2, eps=0.25)
+    assert edge.cells == 4 and edge.touches_boundary
+    with pytest.raises(ValueError, match="does not match"):
+        basin_area(a, b[:-1], g)
+
+
+def test_surface_agreement_every_field_by_hand() -> None:
+    """Rows are α, columns β: a transposed or mislabelled argmin shows on a non-square grid."""
+    a = [-1.0, 0.0, 1.0]
+    b = [-2.0, 0.0, 2.0, 4.0]
+    tl = np.array([[5.0, 4.0, 6.0, 7.0], [3.0, 0.5, 2.0, 8.0], [9.0, 1.0, 10.0, 11.0]])
+    de = np.array([[0.5, 0.4, 0.6, 0.7], [0.3, 0.25, 0.2, 0.8], [0.9, 0.1, 0.95, 0.99]])
+    s = surface_agreement(a, b, tl, de)
+    assert s.argmin_train == (0.0, 0.0) and s.argmin_dev == (1.0, 0.0)
+    assert s.argmin_distance == pytest.approx(1.0)
+    assert s.dev_error_at_train_argmin == 0.25 and s.min_dev_error == 0.1 and s.gap == pytest.approx(0.15)
+    from scipy import stats
+
+    assert s.spearman == pytest.approx(stats.spearmanr(tl.ravel(), de.ravel()).statistic, abs=1e-12)
+    s2 = surface_agreement(a, b, tl, np.where(np.arange(12).reshape(3, 4) == 5, 0.0, de))  # dev min at the train min
+    assert s2.argmin_dev == (0.0, 0.0) and s2.argmin_distance == 0.0 and s2.gap == 0.0
+    off = np.array([[0.5, 0.4, 0.6, 0.7], [0.3, 0.25, 0.2, 0.8], [0.9, 0.9, 0.95, 0.01]])
+    s3 = surface_agreement(a, b, tl, off)  # dev argmin at (1, 4): both coordinates differ
+    assert s3.argmin_dev == (1.0, 4.0) and s3.argmin_distance == pytest.approx(np.hypot(1.0, 4.0))
+    # non-finite points are left out of both the correlation and the argmins
+    tl_nan, de_nan = tl.copy(), de.copy()
+    tl_nan[1, 1] = np.nan
+    de_nan[2, 1] = np.inf
+    t = surface_agreement(a, b, tl_nan, de_nan)
+    ok = np.isfinite(tl_nan) & np.isfinite(de_nan)
+    assert t.argmin_train == (0.0, 2.0) and t.argmin_dev == (0.0, 2.0)
+    assert t.spearman == pytest.approx(stats.spearmanr(tl_nan[ok], de_nan[ok]).statistic, abs=1e-12)
+    three = surface_agreement([0.0], [0.0, 1.0, 2.0], [[1.0, 2.0, 3.0]], [[0.1, 0.3, 0.2]])
+    assert three.spearman == pytest.approx(0.5)  # three finite points are enough for a correlation
+    assert np.isnan(surface_agreement([0.0], [0.0, 1.0], [[1.0, 2.0]], [[0.1, 0.3]]).spearman)
