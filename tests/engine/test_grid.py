@@ -157,3 +157,37 @@ def test_store_rejects_a_different_grid(tiny_bert, tiny_setup, tmp_path) -> None
     compute_curve(tiny_bert, base, d1, [0.0, 1.0], sets, store_dir=tmp_path)
     with pytest.raises(ReproError):
         compute_curve(tiny_bert, base, d1, [0.0, 2.0], sets, store_dir=tmp_path)
+
+
+def test_store_layout_and_result_provenance_on_the_quadratic(tmp_path) -> None:
+    """What a resumed or merged run relies on: a nested store directory is created, each shard writes its own file
+    (``grid.r{rank}of{world}.npz``) next to one ``grid.meta.json`` holding the float coordinates and the metric
+    names, the done mask is boolean; and every result says where it came from (coefficients, direction, size,
+    group, torch version)."""
+    import json
+
+    from repro.landscape import GridStore, optimization_direction
+
+    model = make_quadratic(5, seed=4)
+    base = get_params(model)
+    d1 = optimization_direction(base, base + ParamVector(("x",), (torch.ones(5, dtype=torch.float64),)))
+    d2 = ParamVector(("x",), (torch.arange(5, dtype=torch.float64),))
+    sets = {"train": label_batches([2])}
+    store = tmp_path / "a" / "b"
+    c = compute_curve(model, base, d1, [0, 1, 2], sets, store_dir=store, param_group="low", shard=(1, 3), **QUAD_KW)
+    assert (store / "grid.r1of3.npz").is_file() and not (store / "grid.npz").exists()
+    meta = json.loads((store / "grid.meta.json").read_text())
+    assert meta == {"coords": [[0.0], [1.0], [2.0]], "metrics": ["train_loss", "train_acc"]}
+    assert np.isnan(c.array("train_loss")[[0, 2]]).all() and np.isfinite(c.array("train_loss")[1])  # shard 1 of 3
+    with np.load(store / "grid.r1of3.npz") as z:
+        assert z["done"].dtype == bool and z["done"].tolist() == [False, True, False]
+    assert c.alphas == (0.0, 1.0, 2.0) and all(type(a) is float for a in c.alphas)
+    assert c.direction == d1.info and c.num_params == 5 and c.param_group == "low"
+    assert c.provenance == {"torch": torch.__version__} and c.array("train_loss").dtype == np.float64
+    s = compute_surface(model, base, d1, d2, [0, 1], [-1, 0, 1], sets, param_group="high", **QUAD_KW)
+    assert s.alphas == (0.0, 1.0) and s.betas == (-1.0, 0.0, 1.0)
+    assert s.d1 == d1.info and s.d2.kind == "custom" and s.d2.norm == pytest.approx(d2.norm())
+    assert s.num_params == 5 and s.param_group == "high" and s.provenance == {"torch": torch.__version__}
+    assert s.train_loss.shape == (2, 3) and s.train_loss.dtype == np.float64
+    with pytest.raises(Exception, match="different grid"):
+        GridStore(store, np.array([[0.0], [1.0], [3.0]]), ["train_loss", "train_acc"])
