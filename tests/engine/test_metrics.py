@@ -178,3 +178,24 @@ def test_surface_agreement_every_field_by_hand() -> None:
     three = surface_agreement([0.0], [0.0, 1.0, 2.0], [[1.0, 2.0, 3.0]], [[0.1, 0.3, 0.2]])
     assert three.spearman == pytest.approx(0.5)  # three finite points are enough for a correlation
     assert np.isnan(surface_agreement([0.0], [0.0, 1.0], [[1.0, 2.0]], [[0.1, 0.3]]).spearman)
+
+
+def test_straightness_and_monotonicity_every_field_by_hand() -> None:
+    """A 3-4-5 path that does not start at the origin, with steps shorter than 1; as arrays, lists and ParamVectors.
+    A trajectory that never moves is straight (ratio 1), not 0/0."""
+    pts = np.array([[10.0, 20.0], [10.3, 20.0], [10.3, 20.4]])  # steps 0.3 and 0.4, displacement 0.5
+    for form in (pts, pts.tolist(), [ParamVector(("p",), (torch.tensor(p, dtype=torch.float64),)) for p in pts]):
+        s = trajectory_straightness(form)
+        assert s.displacement == pytest.approx(0.5) and s.path_length == pytest.approx(0.7)
+        assert s.ratio == pytest.approx(0.5 / 0.7)
+    still = trajectory_straightness(np.array([[1.0, 2.0], [1.0, 2.0]]))
+    assert (still.displacement, still.path_length, still.ratio) == (0.0, 0.0, 1.0)
+    still_v = trajectory_straightness([ParamVector(("p",), (torch.ones(2),))] * 3)
+    assert still_v.ratio == 1.0
+    m = monotonicity([5.0, 4.0, 4.5, 2.0, 2.0])  # steps -1, +0.5, -2.5, 0: two of four decrease
+    assert m.fraction_decreasing == pytest.approx(0.5)
+    assert m.total_variation_ratio == pytest.approx(3.0 / 4.0) and m.net_change == pytest.approx(-3.0)
+    flat = monotonicity([1.0, 1.0])
+    assert (flat.fraction_decreasing, flat.total_variation_ratio, flat.net_change) == (0.0, 1.0, 0.0)
+    one = monotonicity([3.0])
+    assert (one.fraction_decreasing, one.total_variation_ratio, one.net_change) == (1.0, 1.0, 0.0)
