@@ -196,29 +196,35 @@ PROFILES.add("smoke", Profile(
 
 PROFILES.add("cpu", Profile(
     name="cpu",
-    description="2 CPU cores: first 3 MiniLM layers, SST-2 and MRPC subsets of 256, 3 seeds, two training settings.",
-    model="minilm-l3",
+    description="2 CPU cores: first 3 MiniLM layers with the checkpoint's mean-pooling head, SST-2 and MRPC subsets "
+                "of 256, 3 seeds, two training settings.",
+    model="minilm-l3-mean",
     tasks=("sst2", "mrpc"),
     seeds=(0, 1, 2),
-    max_length=48,
+    max_length=128,  # keeps the MRPC pairs whole (median 53 tokens, longest in the first 1,000 pairs 89)
     train_size=256,
-    dev_size=256,
-    # One recipe for both arms, so the arms differ only in their start. 5e-4 and 8 epochs (64 steps) from a pilot
-    # on sst2 seed 0: at 5e-5 or 2e-4, or in fewer than ~40 steps, the truncated MiniLM's classifier never left
-    # chance (its pooler was not trained for classification), which would void every comparison.
-    pretrained=TrainHyper(learning_rate=5e-4, epochs=8, batch_size=32),
-    scratch=TrainHyper(learning_rate=5e-4, epochs=8, batch_size=32),
-    # Sensitivity setting on 2 cores: 3× longer training at the same rate. Its runs are exactly the extended-training
-    # runs of §5.3 (same config, trained once), which is what makes two settings affordable on a CPU. The GPU
-    # profiles also raise the learning rate.
-    settings=(Setting("base"), Setting("long", lr_factor=1.0, epoch_factor=3.0)),
-    overfit_epoch_factor=3.0,
+    dev_size=408,  # MRPC's whole dev set; an SST-2 subset of the same size (the binomial test needs examples)
+    # BERT's fine-tuning rate for the pretrained arm, a larger one for scratch; batch 8 so that 160 updates fit the
+    # 2-core budget (Adam moves each weight by about the learning rate per update, whatever the batch size).
+    pretrained=TrainHyper(learning_rate=5e-5, epochs=5, batch_size=8),
+    scratch=TrainHyper(learning_rate=3e-4, epochs=5, batch_size=8),
+    # Sensitivity: the next rate down BERT's grid (3e-5; scratch 1.8e-4) and 1.6x the updates (8 epochs).
+    settings=(Setting("base"), Setting("long", lr_factor=0.6, epoch_factor=1.6)),
+    overfit_epoch_factor=2.0,
+    extended_setting="base",  # one set of extended runs on 2 cores: §5.3 is counted once (claims.evaluate)
     landscape=LandscapeSettings(
         curve_points=13, curve_min=-0.25, curve_max=1.25, surface_points=7, random_width_points=9,
-        random_directions=2, eval_train_size=64, eval_dev_size=64, eval_batch_size=64, hessian_top_k=3,
-        hessian_max_iter=12, trace_samples=5, hessian_batch_size=32, hessian_examples=32, layer_surface_points=5,
+        random_directions=2, eval_train_size=128, eval_dev_size=256, eval_batch_size=128, hessian_top_k=3,
+        hessian_max_iter=12, trace_samples=10, hessian_batch_size=32, hessian_examples=32, layer_surface_points=5,
     ),
     snapshots=6,
+    tuning_seed=100,
+    pilot="CPU, tuning seed 100, 256 training examples, max length 128. [CLS]-pooler head (model minilm-l3): "
+          "pretrained at 5e-5 stayed at chance on SST-2 after 128 updates at batch 16 (training loss 0.686, dev "
+          "0.51) and after 115 updates at batch 8 (0.69, dev 0.51). Mean-pooling head (minilm-l3-mean): pretrained "
+          "5e-5, batch 16, 64 updates on SST-2: loss 0.518, dev 0.629; pretrained 5e-5, batch 8, 160 updates on "
+          "MRPC: loss 0.414, dev 0.695 (majority 0.684); scratch 3e-4, batch 8, 160 updates on SST-2: loss 0.002, "
+          "dev 0.625. Losses are means over the last 16-32 updates.",
 ))
 
 PROFILES.add("standard", Profile(

@@ -48,6 +48,7 @@ class ModelSpec:
     source: str  # "minilm-package", "hub", "random"
     num_hidden_layers: int | None = None  # truncate a checkpoint to its first k layers
     config_overrides: tuple[tuple[str, Any], ...] = ()
+    pooling: str = "cls"  # "cls": BERT's pooler on [CLS]; "mean": masked mean of the last hidden states
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -55,6 +56,11 @@ MODELS.add("minilm-l6", ModelSpec("minilm-l6", "all-MiniLM-L6-v2, 6x384, pretrai
 MODELS.add(
     "minilm-l3",
     ModelSpec("minilm-l3", "first 3 layers of all-MiniLM-L6-v2, pretrained (offline package)", "minilm-package", 3),
+)
+MODELS.add(
+    "minilm-l3-mean",
+    ModelSpec("minilm-l3-mean", "first 3 layers of all-MiniLM-L6-v2 with the mean-pooling head that checkpoint was "
+              "trained with (sentence-transformers); the cpu profile's model", "minilm-package", 3, pooling="mean"),
 )
 MODELS.add(
     "tiny-minilm",
@@ -144,6 +150,7 @@ def load_config(name: str, num_labels: int, attn_implementation: str = "eager") 
         ) from e
     if spec.num_hidden_layers is not None:
         cfg.num_hidden_layers = spec.num_hidden_layers
+    cfg.repro_pooling = spec.pooling
     for key, value in spec.config_overrides:
         setattr(cfg, key, value)
     cfg._attn_implementation = attn_implementation
@@ -204,14 +211,52 @@ def _as_master(model: nn.Module) -> nn.Module:
     return model
 
 
-def _scratch_model(cfg: Any, seed: int) -> nn.Module:
+def _mean_pooling_class() -> type:
+    """A BERT sequence classifier whose head reads the masked mean of the last hidden states instead of the
+    pooler's tanh(W h_[CLS]).
+
+    Why: all-MiniLM-L6-v2 was trained (sentence-transformers) with mean pooling; its [CLS] state and the pooler it
+    inherited carry no sentence-level signal, so at BERT's fine-tuning rates a [CLS] classifier on the truncated
+    checkpoint stayed at chance for over 100 steps on SST-2 (pilot, CPU), beyond a 2-core budget. With the pooling
+    the checkpoint was trained for, the pretrained start is a real pretrained start for classification. Both arms
+    use the same architecture; the pooler is removed (it would sit in δ with zero gradient).
+    """
+    from transformers import BertForSequenceClassification
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class MeanPoolingBertForSequenceClassification(BertForSequenceClassification):
+        def __init__(self, config: Any) -> None:
+            super().__init__(config)
+            self.bert.pooler = None
+
+        def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                    token_type_ids: torch.Tensor | None = None, **_: Any) -> Any:
+            h = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+            m = (attention_mask if attention_mask is not None else torch.ones(h.shape[:2], device=h.device))
+            m = m.unsqueeze(-1).to(h.dtype)
+            pooled = (h * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+            return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
+
+    return MeanPoolingBertForSequenceClassification
+
+
+def _model_class(cfg: Any) -> Any:
     from transformers import AutoModelForSequenceClassification
 
+    return _mean_pooling_class() if getattr(cfg, "repro_pooling", "cls") == "mean" else \
+        AutoModelForSequenceClassification
+
+
+def _scratch_model(cfg: Any, seed: int) -> nn.Module:
+    cls = _model_class(cfg)
     # Hugging Face initialises from the global RNG; fork it so the caller's RNG state is untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with _quiet_transformers():
-            return AutoModelForSequenceClassification.from_config(cfg, **_dtype_kwargs())
+            if cls.__name__ == "MeanPoolingBertForSequenceClassification":
+                return cls._from_config(cfg, **_dtype_kwargs())
+            return cls.from_config(cfg, **_dtype_kwargs())
 
 
 def load_model(
@@ -230,8 +275,6 @@ def load_model(
     backward, which SDPA kernels do not provide. Parameters are float32 whatever dtype the checkpoint stores
     (:data:`MASTER_DTYPE`); use autocast for bf16 compute.
     """
-    from transformers import AutoModelForSequenceClassification
-
     if init not in INITS:
         raise UnknownNameError(f"unknown initialization {init!r}. Known initializations: {', '.join(INITS)}.")
     spec = resolve_spec(name)
@@ -243,7 +286,7 @@ def load_model(
     else:
         try:
             with _quiet_transformers():
-                model = AutoModelForSequenceClassification.from_pretrained(
+                model = _model_class(cfg).from_pretrained(
                     _base_path(spec), config=cfg, trust_remote_code=False, use_safetensors=None, **_dtype_kwargs()
                 )
         except OSError as e:
