@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from repro import provenance
-from repro.config import Profile
+from repro.config import Profile, first_seeds
 from repro.data import describe_source
 from repro.errors import ReproError
 from repro.storage import config_hash, from_json_dict, read_json, write_json
@@ -159,7 +159,7 @@ def run_claims(
 
     for t in tasks or ():
         get_task(t)
-    profile = resolve(profile, tasks, tuple(range(seeds)) if seeds is not None else None)
+    profile = resolve(profile, tasks, first_seeds(profile, seeds) if seeds is not None else None)
     group = workers if workers is not None else join_group()
     try:
         root = claims_dir(profile, out)

@@ -70,6 +70,7 @@ def _validate(prof, args: argparse.Namespace) -> None:  # noqa: ANN001
     """The profile as it will run (with ``--tasks``/``--seeds`` of ``repro claims`` applied) is valid."""
     import dataclasses
 
+    from repro.config import first_seeds
     from repro.validation import check_count, validate_profile
 
     effective = prof
@@ -77,7 +78,7 @@ def _validate(prof, args: argparse.Namespace) -> None:  # noqa: ANN001
         effective = dataclasses.replace(effective, tasks=tuple(args.tasks))
     if getattr(args, "seeds", None) is not None:
         check_count(args.seeds, "--seeds")
-        effective = dataclasses.replace(effective, seeds=tuple(range(args.seeds)))
+        effective = dataclasses.replace(effective, seeds=first_seeds(effective, args.seeds))
     validate_profile(effective)
 
 
@@ -230,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "every claim is reproduced, 1 otherwise, 2 on errors. Resumable.")
     p.add_argument("--profile", default=None, help="preset; default: standard on a GPU, cpu otherwise")
     p.add_argument("--tasks", nargs="+", default=None, help="subset of the profile's tasks")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the profile's)")
+    p.add_argument("--seeds", type=int, default=None, help="use the profile's first N seeds (default: all of them)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="run the plan's independent jobs on N processes of this machine (torch elastic, gloo); "
                         "across machines use torchrun (see README, Scaling out). Same results as 1 worker")

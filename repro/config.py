@@ -266,7 +266,7 @@ PROFILES.add("paper", Profile(
     dev_size=None,
     pretrained=TrainHyper(learning_rate=2e-5, epochs=3, batch_size=32),
     scratch=TrainHyper(learning_rate=1e-4, epochs=3, batch_size=32),
-    settings=(Setting("base"), Setting("long", lr_factor=2.0, epoch_factor=2.0)),
+    settings=(Setting("base"), Setting("long", lr_factor=1.5, epoch_factor=2.0)),  # 3e-5: next rate up the grid
     overfit_epoch_factor=5.0,
     landscape=LandscapeSettings(
         curve_points=41, surface_points=41, random_width_points=41, random_directions=4, eval_train_size=4096,
@@ -276,6 +276,18 @@ PROFILES.add("paper", Profile(
     snapshots=20,
     evals_per_epoch=4,
 ))
+
+
+def first_seeds(profile: Profile, n: int) -> tuple[int, ...]:
+    """``--seeds N``: the profile's first N verdict seeds, continued with the next integers when N is larger --
+    never the tuning seed the learning rates were picked on."""
+    seeds = list(profile.seeds[:n])
+    nxt = max(profile.seeds, default=-1) + 1
+    while len(seeds) < n:
+        if nxt != profile.tuning_seed:
+            seeds.append(nxt)
+        nxt += 1
+    return tuple(seeds)
 
 
 def get_profile(name: str) -> Profile:
