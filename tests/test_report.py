@@ -146,8 +146,13 @@ def test_verdicts_and_statistics(hostile) -> None:  # noqa: ANN001
     assert "1.25 ± 0.35" in visible and "2.25 ± 0.35" in visible
     assert "[+0.5, +0.7]" in visible  # 95% CI
     assert "Excluded pairs" in visible and "training loss at θ1" in visible
-    for fact in ("local:/work/shared/glue", "215db0d338d6c8c53dcf65895b002207be8d92ef", "torch 2.13.0+cpu",
-                 "cpu:x86_64"):
+    import json
+
+    from tests.report_fixture import SMOKE
+
+    revision = json.loads((SMOKE / "claims.json").read_text())["provenance"]["git_revision"]
+    assert len(revision) == 40
+    for fact in ("local:/work/shared/glue", revision, "torch 2.13.0+cpu", "cpu:x86_64"):
         assert fact in visible or fact in text, fact
 
 
@@ -200,7 +205,10 @@ def test_index_lists_runs(tmp_path: Path) -> None:
     hrefs = [a.get("href") for t, a in doc.tags if t == "a"]
     assert hrefs == ["cpu/report.html"]
     visible = "".join(doc.text)
-    assert "smoke" in visible and "cpu:x86_64" in visible and "2026-11-26" in visible
+    import json
+
+    created = json.loads((SMOKE / "claims.json").read_text())["provenance"]["created"][:10]
+    assert "smoke" in visible and "cpu:x86_64" in visible and created in visible
     assert "no report.html" in visible and "unreadable" in visible
     assert XSS not in text and "&lt;script&gt;" in text
 
