@@ -1,7 +1,12 @@
 """The golden claims run: a trimmed copy of a real ``repro claims`` run whose arms learned, and the means to rebuild
 its evidence from the copy.
 
-``python -m tests.golden RUN_DIR`` copies, from a finished claims run directory, only what the claims read --
+The committed run, ``tiny``, is made by ``python -m tests.golden --make-tiny OUT`` (:func:`make_tiny_run`, about
+ten minutes on 2 cores): tiny-random (its "pretrained" weights are a fixed random draw, so nothing about
+pretraining follows from it) on the toy GLUE copy of tests/conftest.py, 2 tasks × 3 seeds × 2 settings, every arm
+learned. It is a regression oracle for the pipeline, not evidence about the paper.
+
+``python -m tests.golden RUN_DIR [NAME]`` copies, from a finished claims run directory, only what the claims read --
 ``profile.json``, ``claims.json``, every training run's ``config.json`` and ``metrics.json`` and every
 ``analysis/*.json`` -- into ``tests/fixtures/golden/<profile>/`` (no weights, no grid stores). The golden test
 (tests/test_golden.py) then rebuilds the pairs from those files with the plan's own loader and checks that
@@ -50,7 +55,33 @@ def rebuild_pairs(root: Path):  # noqa: ANN201
     return profile, report, pairs_of(profile, evidence)
 
 
+def make_tiny_run(out: Path) -> Path:
+    """Run the golden ``tiny`` claims plan under ``out``; returns its claims run directory."""
+    import dataclasses
+
+    from claims.runner import claims_dir, run_claims
+    from repro.config import LandscapeSettings, Setting, TrainHyper, get_profile
+    from tests.conftest import make_tiny_glue
+
+    data = make_tiny_glue(Path(out) / "glue")
+    h = TrainHyper(learning_rate=5e-3, epochs=20, batch_size=16)
+    prof = dataclasses.replace(
+        get_profile("smoke"), name="tiny", description="golden test run: tiny-random on the toy GLUE copy",
+        model="tiny-random", seeds=(0, 1, 2), train_size=96, dev_size=48, pretrained=h, scratch=h, snapshots=7,
+        overfit_epoch_factor=2.0, settings=(Setting("base"), Setting("long", lr_factor=0.6, epoch_factor=1.5)),
+        extended_setting="base",
+        landscape=LandscapeSettings(curve_points=7, surface_points=5, random_width_points=7, random_directions=1,
+                                    eval_train_size=48, eval_dev_size=48, eval_batch_size=48, hessian_top_k=2,
+                                    hessian_max_iter=10, trace_samples=4, hessian_batch_size=16,
+                                    hessian_examples=16, layer_surface_points=5))
+    run_claims(prof, Path(out) / "out", data_dir=str(data), progress=False, write_html=False)
+    return claims_dir(prof, Path(out) / "out")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--make-tiny":
+        print(trim(make_tiny_run(Path(sys.argv[2])), FIXTURES / "tiny"))
+        sys.exit(0)
     src = Path(sys.argv[1])
     name = sys.argv[2] if len(sys.argv) > 2 else src.name.split("-")[0]
     print(trim(src, FIXTURES / name))
