@@ -140,6 +140,7 @@ def test_trajectory_projection_puts_theta0_at_minus_one_and_the_partner_at_posit
     k = (theta1p - theta0).norm() / d1.norm()
     assert p.alphas[3] == pytest.approx(-1.0, abs=1e-10) and p.betas[3] == pytest.approx(k, rel=1e-10)
     assert p.steps == (0, 5, 10, 99)
+    assert p.gram == ((d1.dot(d1), d1.dot(d2)), (d2.dot(d1), d2.dot(d2)))  # the plane's metric, as stored
 
 
 def test_orthogonalize_keeps_the_side_of_d2() -> None:

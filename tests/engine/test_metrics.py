@@ -199,3 +199,17 @@ def test_straightness_and_monotonicity_every_field_by_hand() -> None:
     assert (flat.fraction_decreasing, flat.total_variation_ratio, flat.net_change) == (0.0, 1.0, 0.0)
     one = monotonicity([3.0])
     assert (one.fraction_decreasing, one.total_variation_ratio, one.net_change) == (1.0, 1.0, 0.0)
+
+
+def test_relative_change_by_hand_with_zero_norm_and_empty_groups() -> None:
+    """‖θ1−θ0‖/‖θ0‖ per group, by hand; a group that starts at zero is inf if it moved and 0 if not; a group with no
+    parameters is left out without stopping the others; small norms (< 1) are not special."""
+    theta0 = ParamVector(("a", "b", "z", "still"), (torch.tensor([0.3, 0.4]), torch.tensor([0.06, 0.08]),
+                                                    torch.zeros(2), torch.zeros(3)))
+    theta1 = ParamVector(theta0.names, (torch.tensor([0.3, 0.4]) * 1.5, torch.tensor([0.06, 0.08]),
+                                        torch.tensor([1.0, 0.0]), torch.zeros(3)))
+    groups = {"none": ["missing"], "a": ["a"], "ab": ["a", "b"], "z": ["z"], "still": ["still"]}
+    rc = relative_change(theta0, theta1, groups)
+    assert list(rc) == ["a", "ab", "z", "still"]
+    assert rc["a"] == pytest.approx(0.5) and rc["ab"] == pytest.approx(0.25 / np.hypot(0.5, 0.1))
+    assert rc["z"] == float("inf") and rc["still"] == 0.0
