@@ -198,6 +198,9 @@ def test_index_lists_runs(tmp_path: Path) -> None:
     shutil.copy(hostile / "claims.json", reports / "odd" / "claims.json")  # no report.html
     (reports / "broken").mkdir()
     (reports / "broken" / "claims.json").write_text("{not json")
+    (reports / "old").mkdir()
+    (reports / "old" / "claims.json").write_text('{"profile": {}, "stale": true}')
+    (reports / "old" / "NOTE.txt").write_text(f"superseded by cpu {XSS}\n")
     text = write_index(reports).read_text()
     doc = parse(text)
     assert doc.mismatched == []
@@ -210,6 +213,7 @@ def test_index_lists_runs(tmp_path: Path) -> None:
     created = json.loads((SMOKE / "claims.json").read_text())["provenance"]["created"][:10]
     assert "smoke" in visible and "cpu:x86_64" in visible and created in visible
     assert "no report.html" in visible and "unreadable" in visible
+    assert "superseded by cpu" in visible  # a stale run's note replaces the parse error
     assert XSS not in text and "&lt;script&gt;" in text
 
 

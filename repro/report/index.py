@@ -1,7 +1,8 @@
 """``write_index``: ``reports/index.html``, linking every published run ``reports/<name>/report.html``.
 
 A published run is a directory under ``reports/`` with ``claims.json`` (and normally ``report.html``); only those
-two small files are committed, never training artefacts. Run ``python -m repro.report.index [reports_dir]``.
+two small files are committed, never training artefacts. An optional ``NOTE.txt`` beside them (e.g. "superseded
+by ...") is shown in the run's row: a run written by an earlier version of repro stays readable as a record. Run ``python -m repro.report.index [reports_dir]``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from repro.report.markup import Safe, badge, el, join, page, table
 from repro.storage import atomic_write_text
 
 INDEX_FILE = "index.html"
+NOTE_FILE = "NOTE.txt"
 
 
 def _row(run: Path) -> list[object]:
@@ -21,17 +23,18 @@ def _row(run: Path) -> list[object]:
 
     report = run / "report.html"
     link = el("a", run.name, href=f"{run.name}/report.html") if report.exists() else el("span", run.name)
+    note = (run / NOTE_FILE).read_text(encoding="utf-8").strip() if (run / NOTE_FILE).exists() else ""
     try:
         rep = load_claims(run)
     except (OSError, ValueError, KeyError, TypeError) as err:
-        return [link, "—", "—", "—", "—", f"claims.json unreadable: {err}"]
+        return [link, "—", "—", "—", "—", note or f"claims.json unreadable: {err}"]
     counts = Counter(c.verdict for c in rep.claims)
     summary = join([join(badge(v), f" × {n} ") for v, n in sorted(counts.items())])
     prof = rep.profile
     return [link, f"{prof.get('name', '?')} — {prof.get('description', '')}", rep.provenance.created,
             rep.provenance.device, join(badge(rep.verdict), " ", summary),
             f"tasks {', '.join(rep.tasks)}; seeds {len(rep.seeds)}; settings {', '.join(rep.settings)}"
-            + ("" if report.exists() else "; no report.html")]
+            + ("" if report.exists() else "; no report.html") + (f". {note}" if note else "")]
 
 
 def render_index(reports_dir: Path) -> str:
