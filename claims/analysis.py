@@ -41,7 +41,9 @@ from repro.data import subset_indices
 from repro.landscape import (
     CurveResult,
     Direction,
+    DirectionInfo,
     evaluate,
+    filter_normalize,
     ParamVector,
     SurfaceResult,
     TrajectoryProjection,
@@ -220,9 +222,8 @@ def analyze_run(
                          **grid_kw(f"layer-{g}"))
         for g, n in depth.items()
     }
-    n_alphas = np.linspace(-ls.random_width_radius, ls.random_width_radius, ls.random_width_points)
-    layer_curves_norm = {
-        g: compute_curve(model, theta1, _filter_normalized_restriction(d1, n, theta1, g), n_alphas,
+    layer_curves_norm = {  # on the random directions' grid: the same filter-normalised scale
+        g: compute_curve(model, theta1, _filter_normalized_restriction(d1, n, theta1, g), r_alphas,
                          {"train": train_b}, param_group=g, **grid_kw(f"layer-norm-{g}"))
         for g, n in depth.items()
     }
@@ -255,22 +256,9 @@ def analyze_run(
     return result
 
 
-
 def _filter_normalized_restriction(d1, names, theta1: ParamVector, group: str):  # noqa: ANN001, ANN202
-    """δ1 restricted to ``names`` with every row rescaled to the norm of θ1's matching row (Li et al.'s filter
-    normalisation applied to the update direction); 1-D parameters zero, as in the random directions."""
-    from repro.landscape.directions import DirectionInfo, _filter_normalize_
-
-    keep = set(names)
-    out = []
-    for n, d, w in zip(d1.vector.names, d1.vector.tensors, theta1.tensors):
-        if n in keep and d.ndim >= 2:
-            t = d.clone()
-            _filter_normalize_(t, w)
-        else:
-            t = torch.zeros_like(d)
-        out.append(t)
-    v = ParamVector(d1.vector.names, tuple(out))
+    """δ1 restricted to ``names``, filter-normalised to θ1 (claims §7's scale-free layer direction)."""
+    v = filter_normalize(d1.vector, theta1, names)
     return Direction(v, DirectionInfo("optimization", v.norm(), group=group, one_dim_policy="zero",
                                       note="δ1 restricted to the group, filter-normalised to θ1"))
 

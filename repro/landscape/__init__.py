@@ -6,6 +6,7 @@ from repro.landscape.directions import (
     Direction,
     DirectionInfo,
     cross_task_direction,
+    filter_normalize,
     filter_normalized_direction,
     optimization_direction,
     orthogonalize,
@@ -39,7 +40,7 @@ __all__ = [
     "ONE_DIM_POLICY", "POLICY_TEXT", "CurveResult", "Direction", "DirectionInfo", "GridEvaluator", "GridStore",
     "ParamVector", "PointMetrics", "SurfaceResult", "TrajectoryProjection", "classification_logits",
     "classification_loss", "compute_curve", "compute_surface", "cross_task_direction", "evaluate", "evaluate_grid",
-    "filter_normalized_direction", "get_params", "is_complete", "merge_shards", "merge_surfaces", "model_params",
-    "optimization_direction", "orthogonalize", "param_names", "pca_directions", "project_onto_plane",
-    "restrict_direction", "set_params", "surface_coords", "temporarily_set",
+    "filter_normalize", "filter_normalized_direction", "get_params", "is_complete", "merge_shards",
+    "merge_surfaces", "model_params", "optimization_direction", "orthogonalize", "param_names", "pca_directions",
+    "project_onto_plane", "restrict_direction", "set_params", "surface_coords", "temporarily_set",
 ]

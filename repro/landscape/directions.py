@@ -139,6 +139,23 @@ def filter_normalized_direction(
     return Direction(d, DirectionInfo("random", d.norm(), seed=int(seed), one_dim_policy=one_dim))
 
 
+def filter_normalize(vector: ParamVector, theta: ParamVector, names: Iterable[str] | None = None) -> ParamVector:
+    """A copy of ``vector`` with every row of each ``ndim >= 2`` tensor in ``names`` (default all) rescaled to the
+    norm of the matching row of ``theta`` (Li et al. 2018); 1-D tensors and tensors outside ``names`` are zero, as
+    in :data:`ONE_DIM_POLICY` ``"random"``. Used to put a non-random direction (δ1 restricted to a layer group) on
+    the random directions' scale."""
+    keep = set(vector.names if names is None else names)
+    out = []
+    for n, d, w in zip(vector.names, vector.tensors, theta.select(vector.names).tensors):
+        if n in keep and d.ndim >= 2:
+            t = d.clone()
+            _filter_normalize_(t, w)
+        else:
+            t = torch.zeros_like(d)
+        out.append(t)
+    return ParamVector(vector.names, tuple(out))
+
+
 def restrict_direction(direction: Direction, names: Iterable[str], group: str | None = None) -> Direction:
     """The direction with zeros outside ``names`` (paper §7: δ restricted to low/middle/high layers)."""
     v = direction.vector.restrict(names)

@@ -105,3 +105,19 @@ def test_paramvector_arithmetic() -> None:
     flat = a.flatten()
     assert (a.unflatten(flat) - a).norm() == 0.0
     assert math.isclose(a.select(["w"]).norm(), float(a.as_dict()["w"].norm()), rel_tol=1e-6)
+
+
+def test_filter_normalize_rescales_rows_to_theta_and_zeroes_the_rest() -> None:
+    """Rows of ≥2-D tensors in ``names`` get the norm of θ's matching row; 1-D tensors and other names are zero."""
+    import torch
+
+    from repro.landscape import ParamVector, filter_normalize
+
+    theta = ParamVector(("w", "b", "v"), (torch.tensor([[3.0, 4.0], [0.0, 2.0]]), torch.tensor([1.0, 1.0]),
+                                          torch.tensor([[1.0, 0.0]])))
+    vec = ParamVector(("w", "b", "v"), (torch.tensor([[1.0, 0.0], [0.0, -0.5]]), torch.tensor([2.0, 2.0]),
+                                        torch.tensor([[7.0, 7.0]])))
+    out = filter_normalize(vec, theta, names=["w", "b"])
+    assert torch.allclose(out.tensors[0], torch.tensor([[5.0, 0.0], [0.0, -2.0]]))  # row norms 5 and 2, signs kept
+    assert torch.equal(out.tensors[1], torch.zeros(2)) and torch.equal(out.tensors[2], torch.zeros(1, 2))
+    assert torch.equal(vec.tensors[0], torch.tensor([[1.0, 0.0], [0.0, -0.5]]))  # input untouched
