@@ -245,69 +245,64 @@ def train(
         model.train()
         t_start = last_ckpt = time.perf_counter()
         bar = _progress(total, step, f"{cfg.task}/{cfg.init}/seed{cfg.seed}", progress)
-        stop = _StopRequest()
-        loop_done = False
-        try:
-            stop.__enter__()
-            for epoch in range(step // steps_per_epoch, h.epochs):
-                batches = train_split.batches(h.batch_size, shuffle=True, generator=_epoch_generator(cfg.seed, epoch))
-                for i, batch in enumerate(batches):
-                    global_step = epoch * steps_per_epoch + i + 1
-                    if global_step <= step:
-                        continue
-                    batch = to_device(batch, device)
-                    with autocast_context(device):
-                        logits = model(**model_inputs(batch)).logits
-                    loss = F.cross_entropy(logits.float(), batch["labels"])
-                    if not torch.isfinite(loss):
-                        _diverged(run_dir, model, state, global_step, steps_per_epoch, total, snaps, train_split,
-                                  dev_split, task.num_labels, float(loss.item()), cfg)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), h.max_grad_norm)
-                    state["learning_rate"].append(sched.get_last_lr()[0])
-                    opt.step()
-                    sched.step()
-                    step = global_step
-                    state["train_loss"].append(loss.item())
-                    state["grad_norm"].append(float(gnorm))
-                    if step in eval_at:
-                        record_eval(step)
-                    if step in snaps:
-                        snapshot(step)
-                    now = time.perf_counter()
-                    if step < total and (stop.signum is not None or step % cfg.checkpoint_every == 0
-                                         or now - last_ckpt >= every_s):
-                        state["wall"] += now - t_start
-                        checkpoint(step)
-                        t_start = last_ckpt = time.perf_counter()
-                    if stop.signum is not None and step < total:
-                        raise TrainingInterrupted(
-                            f"interrupted by {stop.name}: saved a checkpoint at step {step} of {total} of "
-                            f"{cfg.task}/{cfg.init}/seed {cfg.seed} in {run_dir}; rerun the same command to resume "
-                            "from it", signum=stop.signum, step=step, total=total, run_dir=run_dir)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-                    if _stop_after_step is not None and step >= _stop_after_step:
-                        raise KeyboardInterrupt(f"simulated interruption after step {step}")
-            loop_done = True
-        except torch.cuda.OutOfMemoryError as e:
-            raise OutOfMemoryError(
-                f"out of GPU memory at batch size {h.batch_size}, max length {cfg.max_length}: lower "
-                "`--set pretrained.batch_size=...`/`scratch.batch_size=...` or `--set max_length=...`; completed "
-                f"work up to the last checkpoint is kept in {run_dir}"
-            ) from e
-        finally:
-            bar.close()
-            if not loop_done:
-                stop.__exit__()
-        state["wall"] += time.perf_counter() - t_start
-        try:  # a signal after the last step finishes the run first: writing θ1 and the metrics takes a moment
+        with _StopRequest() as stop:
+            try:
+                for epoch in range(step // steps_per_epoch, h.epochs):
+                    batches = train_split.batches(h.batch_size, shuffle=True,
+                                                  generator=_epoch_generator(cfg.seed, epoch))
+                    for i, batch in enumerate(batches):
+                        global_step = epoch * steps_per_epoch + i + 1
+                        if global_step <= step:
+                            continue
+                        batch = to_device(batch, device)
+                        with autocast_context(device):
+                            logits = model(**model_inputs(batch)).logits
+                        loss = F.cross_entropy(logits.float(), batch["labels"])
+                        if not torch.isfinite(loss):
+                            _diverged(run_dir, model, state, global_step, steps_per_epoch, total, snaps, train_split,
+                                      dev_split, task.num_labels, float(loss.item()), cfg)
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), h.max_grad_norm)
+                        state["learning_rate"].append(sched.get_last_lr()[0])
+                        opt.step()
+                        sched.step()
+                        step = global_step
+                        loss_value = loss.item()  # the step's one host sync
+                        state["train_loss"].append(loss_value)
+                        state["grad_norm"].append(float(gnorm))
+                        if step in eval_at:
+                            record_eval(step)
+                        if step in snaps:
+                            snapshot(step)
+                        now = time.perf_counter()
+                        if step < total and (stop.signum is not None or step % cfg.checkpoint_every == 0
+                                             or now - last_ckpt >= every_s):
+                            state["wall"] += now - t_start
+                            checkpoint(step)
+                            t_start = last_ckpt = time.perf_counter()
+                        if stop.signum is not None and step < total:
+                            raise TrainingInterrupted(
+                                f"interrupted by {stop.name}: saved a checkpoint at step {step} of {total} of "
+                                f"{cfg.task}/{cfg.init}/seed {cfg.seed} in {run_dir}; rerun the same command to resume "
+                                "from it", signum=stop.signum, step=step, total=total, run_dir=run_dir)
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{loss_value:.4f}")
+                        if _stop_after_step is not None and step >= _stop_after_step:
+                            raise KeyboardInterrupt(f"simulated interruption after step {step}")
+            except torch.cuda.OutOfMemoryError as e:
+                raise OutOfMemoryError(
+                    f"out of GPU memory at batch size {h.batch_size}, max length {cfg.max_length}: lower "
+                    "`--set pretrained.batch_size=...`/`scratch.batch_size=...` or `--set max_length=...`; completed "
+                    f"work up to the last checkpoint is kept in {run_dir}"
+                ) from e
+            finally:
+                bar.close()
+            state["wall"] += time.perf_counter() - t_start
+            # a signal after the last step finishes the run first: writing θ1 and the metrics takes a moment
             save_params(run_dir / "theta1.safetensors", model_params(model))
-            _finish(run_dir, state, total, steps_per_epoch, snaps, train_split, dev_split, task.num_labels)
-        finally:
-            stop.__exit__()
-    run = TrainRun(run_dir, cfg, read_metrics(run_dir))
+            metrics = _finish(run_dir, state, total, steps_per_epoch, snaps, train_split, dev_split, task.num_labels)
+    run = TrainRun(run_dir, cfg, metrics)
     if stop.signum is not None:
         raise TrainingInterrupted(
             f"interrupted by {stop.name} after the last step: the run is complete and saved in {run_dir}; rerun "
@@ -316,8 +311,8 @@ def train(
 
 
 def _finish(run_dir: Path, state: dict[str, Any], total: int, steps_per_epoch: int, snaps: list[int],
-            train_split: Any, dev_split: Any, num_labels: int) -> None:
-    """Write metrics.json (which marks the run complete), then drop the resumable checkpoint."""
+            train_split: Any, dev_split: Any, num_labels: int) -> TrainMetrics:
+    """Write metrics.json (which marks the run complete), then drop the resumable checkpoint; return the metrics."""
     metrics = TrainMetrics(
         status="complete", total_steps=total, steps_per_epoch=steps_per_epoch, train_loss=state["train_loss"],
         learning_rate=state["learning_rate"], grad_norm=state["grad_norm"],
@@ -326,6 +321,7 @@ def _finish(run_dir: Path, state: dict[str, Any], total: int, steps_per_epoch: i
     )
     write_json(run_dir / "metrics.json", metrics)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return metrics
 
 
 def _diverged(run_dir: Path, model: nn.Module, state: dict[str, Any], step: int, spe: int, total: int,
