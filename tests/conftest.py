@@ -121,3 +121,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def nan_loss_from(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
+    """Make the training loop's cross-entropy NaN from its ``call``-th call with gradients on (divergence tests)."""
+    from types import SimpleNamespace
+
+    from repro.training import loop
+
+    real = torch.nn.functional
+    calls = {"n": 0}
+
+    def cross_entropy(logits, labels, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        out = real.cross_entropy(logits, labels, *a, **k)
+        if torch.is_grad_enabled():
+            calls["n"] += 1
+            if calls["n"] >= call:
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(loop, "F", SimpleNamespace(cross_entropy=cross_entropy))

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -21,9 +20,9 @@ import torch
 from repro.cli import main
 from repro.config import TrainHyper, get_profile
 from repro.errors import TrainingDivergedError
-from repro.training import loop as loop_mod
 from repro.training import run_dir_for, train
 from repro.training.snapshots import load_params
+from tests.conftest import nan_loss_from
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 24  # 48 examples, batch 4, 2 epochs; checkpoint_every is 50, so no periodic checkpoint happens
@@ -77,7 +76,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory, tiny_glue: Path) -> Path
 def test_signal_saves_the_current_step_and_resume_is_exact(sig: signal.Signals, tmp_path: Path, tiny_glue: Path,
                                                            reference: Path) -> None:
     out, progress = tmp_path / "out", tmp_path / "progress"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # the child computes with as many threads as this process (which trains the reference and resumes): the
+    # bitwise comparison is between runs on the same thread count, as resuming on one machine is
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(progress), *_args(out, tiny_glue)], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
@@ -135,18 +136,7 @@ def test_time_based_checkpoints_do_not_change_the_run_directory() -> None:
 
 
 def test_diverged_run_drops_its_checkpoint(tmp_path: Path, tiny_glue: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = torch.nn.functional
-    calls = {"n": 0}
-
-    def cross_entropy(logits, labels, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
-        out = real.cross_entropy(logits, labels, *a, **k)
-        if torch.is_grad_enabled():
-            calls["n"] += 1
-            if calls["n"] >= 4:
-                return out * float("nan")
-        return out
-
-    monkeypatch.setattr(loop_mod, "F", SimpleNamespace(cross_entropy=cross_entropy))
+    nan_loss_from(monkeypatch, 4)
     cfg = dataclasses.replace(_cfg(), checkpoint_every=2)  # a checkpoint at step 2, divergence at step 4
     with pytest.raises(TrainingDivergedError):
         train(cfg, tmp_path, data_dir=tiny_glue, progress=False)

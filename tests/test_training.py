@@ -16,6 +16,7 @@ from repro.errors import TrainingDivergedError
 from repro.training import TrainRun, run_dir_for, train
 from repro.training import loop as loop_mod
 from repro.training.snapshots import load_params, snapshot_steps
+from tests.conftest import nan_loss_from
 
 
 def _cfg(**kw):  # noqa: ANN003, ANN202
@@ -98,18 +99,7 @@ def test_run_records_trajectory(tmp_path: Path, tiny_glue: Path) -> None:
 
 
 def test_nan_loss_stops_with_saved_state(tmp_path: Path, tiny_glue: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = torch.nn.functional
-    calls = {"n": 0}
-
-    def cross_entropy(logits, labels, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
-        out = real.cross_entropy(logits, labels, *a, **k)
-        if torch.is_grad_enabled():
-            calls["n"] += 1
-            if calls["n"] >= 3:
-                return out * float("nan")
-        return out
-
-    monkeypatch.setattr(loop_mod, "F", SimpleNamespace(cross_entropy=cross_entropy))
+    nan_loss_from(monkeypatch, 3)
     cfg = _cfg()
     with pytest.raises(TrainingDivergedError, match="step 3.*Lower the learning rate"):
         train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
