@@ -212,9 +212,12 @@ PROFILES.add("cpu", Profile(
     settings=(Setting("base"), Setting("long", lr_factor=0.6, epoch_factor=1.6)),
     overfit_epoch_factor=2.0,
     extended_setting="base",  # one set of extended runs on 2 cores: §5.3 is counted once (claims.evaluate)
+    # Sized (before the first verdict run) so the 24 analyses fit about an hour on 2 cores: a 5x5 surface (step 0.5
+    # in δ1, δ2), evaluation batches of 32 sorted by length (less padding than 128: 10.6k vs 18.7k tokens for the
+    # SST-2 subsets), and λ_max alone (what the claims read; top-3 Lanczos cost 22 products against 7).
     landscape=LandscapeSettings(
-        curve_points=13, curve_min=-0.25, curve_max=1.25, surface_points=7, random_width_points=9,
-        random_directions=2, eval_train_size=128, eval_dev_size=256, eval_batch_size=128, hessian_top_k=3,
+        curve_points=13, curve_min=-0.25, curve_max=1.25, surface_points=5, random_width_points=9,
+        random_directions=2, eval_train_size=128, eval_dev_size=256, eval_batch_size=32, hessian_top_k=1,
         hessian_max_iter=12, trace_samples=10, hessian_batch_size=32, hessian_examples=32, layer_surface_points=5,
     ),
     snapshots=6,

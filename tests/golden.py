@@ -12,6 +12,8 @@ learned. It is a regression oracle for the pipeline, not evidence about the pape
 (tests/test_golden.py) then rebuilds the pairs from those files with the plan's own loader and checks that
 ``evaluate_claim`` gives the stored claims.json value for value. Regenerate the copy (and say so in the commit)
 whenever a measurement or a threshold changes on purpose: a diff in the golden test is otherwise a regression.
+``python -m tests.golden --reevaluate NAME`` rewrites only the stored verdicts from the committed analyses, for a
+change in how evidence is judged that leaves the measurements alone.
 """
 
 from __future__ import annotations
@@ -55,6 +57,21 @@ def rebuild_pairs(root: Path):  # noqa: ANN201
     return profile, report, pairs_of(profile, evidence)
 
 
+def reevaluate(root: Path) -> Path:
+    """Rewrite the claims of ``root/claims.json`` from its stored analyses (nothing is retrained or re-measured):
+    for a deliberate change in how evidence is judged (a gate, a threshold), which leaves the analyses as they are."""
+    import dataclasses
+
+    from claims import CLAIMS
+    from claims.evaluate import evaluate_claim
+    from repro.storage import write_json
+
+    _, report, pairs = rebuild_pairs(root)
+    claims = tuple(evaluate_claim(CLAIMS.get(c.id), pairs) for c in report.claims)
+    write_json(root / "claims.json", dataclasses.replace(report, claims=claims))
+    return root / "claims.json"
+
+
 def make_tiny_run(out: Path) -> Path:
     """Run the golden ``tiny`` claims plan under ``out``; returns its claims run directory."""
     import dataclasses
@@ -79,6 +96,9 @@ def make_tiny_run(out: Path) -> Path:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--reevaluate":
+        print(reevaluate(FIXTURES / sys.argv[2]))
+        sys.exit(0)
     if sys.argv[1] == "--make-tiny":
         print(trim(make_tiny_run(Path(sys.argv[2])), FIXTURES / "tiny"))
         sys.exit(0)

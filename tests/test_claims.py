@@ -204,3 +204,19 @@ def test_mean_at_threshold_with_interval_above_zero_is_reproduced_and_just_below
     assert summarize([0.1, 5.0, 9.9], 0.5).verdict == INCONCLUSIVE  # mean ≥ threshold, interval includes 0
     wide_pos = [0.2, 0.3, 0.4]  # interval above 0, mean below the threshold, interval reaches above it
     assert summarize(wide_pos, 0.35).verdict == INCONCLUSIVE
+
+
+def test_lambda_max_is_gated_on_its_own_residual_not_on_the_lower_eigenpairs() -> None:
+    """A converged λ_max is kept when a lower Ritz pair has not converged; an unconverged λ_max is excluded."""
+    from types import SimpleNamespace
+
+    from claims.effects import lambda_max
+    from repro.curvature import EigenResult
+
+    def ev(residuals: tuple[float, ...]) -> SimpleNamespace:
+        eig = EigenResult((40.0, 8.0, 6.0), residuals, False, 22, 1e-3, "lanczos", 0)
+        return SimpleNamespace(init="pretrained", analysis=SimpleNamespace(hessian=eig))
+
+    assert lambda_max(ev((0.039, 5.0, 5.0))) == 40.0  # 0.039 / 40 < 1e-3
+    with pytest.raises(ValueError, match="not converged"):
+        lambda_max(ev((0.041, 0.0, 0.0)))  # 0.041 / 40 > 1e-3, whatever the others
