@@ -32,7 +32,10 @@ def test_t_interval_batched_uses_last_axis() -> None:
 def test_t_interval_fewer_than_two_values_is_nan() -> None:
     """Catches a verdict from a single seed: n < 2 must give NaN intervals with the batch shape."""
     lo, hi = t_interval([3.0])
+    assert isinstance(lo, float) and isinstance(hi, float)
     assert math.isnan(lo) and math.isnan(hi)
+    lo3, hi3 = t_interval(np.ones((2, 3, 1)))
+    assert lo3.shape == (2, 3) and hi3.shape == (2, 3)
     lo2, hi2 = t_interval(np.ones((3, 1)))
     assert lo2.shape == (3,) and hi2.shape == (3,)
     assert np.all(np.isnan(lo2)) and np.all(np.isnan(hi2))
