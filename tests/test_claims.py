@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -192,7 +193,30 @@ def test_t_interval_by_hand() -> None:
     """x = (1, 2, 3): mean 2, sd 1, t_{0.975, 2} = 4.30265273 (tables) -> 2 ± 4.30265273/√3."""
     lo, hi = t_interval([1.0, 2.0, 3.0])
     half = 4.30265273 / math.sqrt(3)
+    assert isinstance(lo, float) and isinstance(hi, float)  # plain floats for 1-D input (they go into JSON)
     assert lo == pytest.approx(2 - half, rel=1e-8) and hi == pytest.approx(2 + half, rel=1e-8)
+
+
+def test_t_interval_batched_uses_last_axis() -> None:
+    """Catches intervals computed over the wrong axis for the coverage simulation."""
+    a = np.array([[1.0, 2.0, 4.0, 7.0], [0.0, 0.0, 1.0, 3.0]])
+    lo, hi = t_interval(a)
+    assert lo.shape == (2,) and hi.shape == (2,)
+    for i in range(2):
+        l1, h1 = t_interval(a[i])
+        assert math.isclose(lo[i], l1, rel_tol=1e-12) and math.isclose(hi[i], h1, rel_tol=1e-12)
+
+
+def test_t_interval_fewer_than_two_values_is_nan() -> None:
+    """Catches a verdict from a single seed: n < 2 must give NaN intervals with the batch shape."""
+    lo, hi = t_interval([3.0])
+    assert isinstance(lo, float) and isinstance(hi, float)
+    assert math.isnan(lo) and math.isnan(hi)
+    lo3, hi3 = t_interval(np.ones((2, 3, 1)))
+    assert lo3.shape == (2, 3) and hi3.shape == (2, 3)
+    lo2, hi2 = t_interval(np.ones((3, 1)))
+    assert lo2.shape == (3,) and hi2.shape == (3,)
+    assert np.all(np.isnan(lo2)) and np.all(np.isnan(hi2))
 
 
 def test_mean_at_threshold_with_interval_above_zero_is_reproduced_and_just_below_is_not() -> None:
