@@ -199,10 +199,12 @@ def power_iteration(
         conv = False
         res = float("nan")
         lam = 0.0
+        v_used = v  # the vector λ and the residual describe (not the next iterate, when max_iter runs out)
         for _ in range(max_iter):
             for u in found:
                 v = v - torch.dot(v, u) * u
             v = v / v.norm()
+            v_used = v
             hv = op.matvec(v)
             lam = float(torch.dot(hv.double(), v.double()))
             res = float((hv - lam * v).double().norm())
@@ -216,7 +218,7 @@ def power_iteration(
                 break
             lam_prev = lam
             v = v_next
-        found.append(v)
+        found.append(v_used)
         vals.append(lam)
         residuals.append(res)
         all_conv &= conv

@@ -339,8 +339,6 @@ def test_power_iteration_with_no_iterations_estimates_nothing() -> None:
     assert isinstance(r.eigenvalues[0], float) and isinstance(r.residuals[0], float) and math.isnan(r.residuals[0])
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: without convergence power_iteration returns the *next* iterate "
-                                       "Hv/‖Hv‖ as the eigenvector, not the v whose λ = vᵀHv and residual it reports")
 def test_power_iteration_without_convergence_returns_the_vector_its_numbers_describe() -> None:
     """The eigenvalue and residual reported for a pair must be those of the vector returned for it, converged or
     not, so a caller can recompute ‖Av − λv‖ from the result alone."""
