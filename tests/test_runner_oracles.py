@@ -529,7 +529,8 @@ def test_run_claims_on_rank_0_of_a_group_says_so_and_evaluates(
 def test_run_claims_restricts_the_profile_to_the_tasks_and_seeds_asked_for(
         golden: Golden, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--tasks and --seeds N change the profile the plan runs (the first N verdict seeds) and so its directory;
-    an unknown task is one clear error before anything is written; the group is left even on error."""
+    an unknown task is one clear error before anything is written; a second call resumes the same directory; the
+    group is left even on error."""
     fake = _FakeExecute(golden, jobs=False)
     monkeypatch.setattr("claims.runner.execute", fake)
     left: list[Workers] = []
@@ -548,8 +549,8 @@ def test_run_claims_restricts_the_profile_to_the_tasks_and_seeds_asked_for(
         raise RuntimeError("boom")
 
     monkeypatch.setattr("claims.runner.execute", boom)
-    with pytest.raises(RuntimeError):
-        run_claims(golden.profile, tmp_path, progress=False, write_html=False)
+    with pytest.raises(RuntimeError):  # the same directory again: resumed, not refused
+        run_claims(golden.profile, tmp_path, tasks=["mrpc"], seeds=2, progress=False, write_html=False)
     assert len(left) == 2
 
 
