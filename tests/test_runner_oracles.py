@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from claims.base import LEARNED_FRACTION_OF_CHANCE, NOT_REPRODUCED, REPRODUCED, Stat
 from claims.distributed import Workers
@@ -438,7 +439,8 @@ def test_run_claims_runs_the_plan_and_writes_the_golden_claims_json(
         golden: Golden, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """One process: the plan runs in ``<out>/<profile>-<hash>`` with every option handed through (progress and
     the report on by default), claims.json is the golden one with this run's source, device provenance and
-    times, the report is written, and the process leaves the group it joined."""
+    times (the provenance describes the device asked for, not the machine's default), the report is written, and
+    the process leaves the group it joined."""
     fake = _FakeExecute(golden)
     monkeypatch.setattr("claims.runner.execute", fake)
     left: list[Workers] = []
@@ -446,6 +448,8 @@ def test_run_claims_runs_the_plan_and_writes_the_golden_claims_json(
     monkeypatch.setattr("claims.runner.leave_group", left.append)
     calls: list[Path] = []
     _stub_report(monkeypatch, calls)
+    # a machine whose default device is a GPU: the provenance must describe the device asked for
+    monkeypatch.setattr("repro.provenance.default_device", lambda: torch.device("cuda"))
     data = tmp_path / "glue"
     t0 = time.perf_counter()
     code = run_claims(golden.profile, tmp_path / "out", data_dir=str(data), device="cpu")
