@@ -186,13 +186,13 @@ def test_finish_records_failed_training_extended_training_and_analysis_per_run(
         assert got[k].overfit_run_dir is None and "extended training failed: OOM" in got[k].error
     for k in set(got) - shared - {("base", "sst2", "scratch", 1), ("long", "sst2", "pretrained", 0)}:
         assert got[k] == stored[k]
-    # compute time: every distinct run directory's wall seconds once, from the metrics on disk
+    # compute time: every distinct run directory's wall seconds once (the failed run's placeholder counts 0)
     walls: dict[str, float] = {}
     for r in report.runs:
-        for rel in (r.run_dir, r.overfit_run_dir):
-            if rel is not None and r.status == "complete" or rel == r.overfit_run_dir and rel is not None:
-                walls[rel] = read_json(root / rel / "metrics.json")["wall_seconds"]
-    walls[t.run_dir] = 0.0  # the failed run: recorded as failed, its metrics on disk are not read
+        walls[r.run_dir] = r.wall_seconds
+        if r.overfit_run_dir is not None:
+            walls[r.overfit_run_dir] = read_json(root / r.overfit_run_dir / "metrics.json")["wall_seconds"]
+    assert walls[t.run_dir] == 0.0 and len(walls) < 2 * len(report.runs)
     assert report.durations["training_compute_seconds"] == pytest.approx(sum(walls.values()), rel=1e-12)
 
 
@@ -482,13 +482,15 @@ def test_run_claims_as_a_shard_writes_only_the_mergeable_output(
     records its shard, failures and times, and says how to merge; the merge of it and its partner is the golden
     claims.json."""
     failures, *_ = _failures(golden)
-    monkeypatch.setattr("claims.runner.execute", _FakeExecute(golden, failures))
+    fake = _FakeExecute(golden, failures)
+    monkeypatch.setattr("claims.runner.execute", fake)
     data = tmp_path / "glue"
     t0 = time.perf_counter()
     assert run_claims(golden.profile, tmp_path / "m1", data_dir=str(data), progress=False, write_html=False,
                       shard=(1, 2), workers=Workers()) == 0
     elapsed = time.perf_counter() - t0
     root = claims_dir(golden.profile, tmp_path / "m1")
+    assert fake.calls[0][2]["shard"] == (1, 2)  # the plan runs only this shard's share
     assert not (root / CLAIMS_FILE).exists()
     target = shard_dir(root, (1, 2))
     m = from_json_dict(ShardManifest, read_json(target / MANIFEST_FILE))
@@ -501,7 +503,7 @@ def test_run_claims_as_a_shard_writes_only_the_mergeable_output(
     assert 0.0 <= m.durations["total_seconds"] <= elapsed
     out = capsys.readouterr().out
     assert out.startswith(f"claims run directory: {root} (profile tiny, shard 1/2)\n")
-    assert "24 analyses, 3 failure(s)" in out and str(target) in out
+    assert "shard 1/2 done: 24 analyses, 3 failure(s)" in out and str(target) in out
     assert "merge all 2 shard outputs with: repro claims --merge" in out
 
 
