@@ -101,6 +101,44 @@ def tiny_glue(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_glue(tmp_path_factory.mktemp("glue"))
 
 
+TINY_PLAN_TASKS = ("sst2", "mrpc")
+
+
+def tiny_plan_profile():  # noqa: ANN201
+    """The tiny plan of the fast suite: tiny-random BERT on the handmade GLUE (both arms of sst2 and mrpc, seed 0),
+    a reduced smoke profile whose whole training + analysis takes ~20 s on 2 cores."""
+    import dataclasses
+
+    from repro.config import TrainHyper, get_profile
+
+    smoke = get_profile("smoke")
+    hyper = TrainHyper(learning_rate=1e-3, epochs=1, batch_size=16)
+    landscape = dataclasses.replace(
+        smoke.landscape, curve_points=3, curve_min=0.0, curve_max=1.0, surface_points=3, surface_radius=1.0,
+        random_width_points=3, random_directions=1, eval_train_size=16, eval_dev_size=16, eval_batch_size=16,
+        hessian_top_k=1, hessian_max_iter=3, trace_samples=2, hessian_batch_size=8, hessian_examples=8,
+        layer_surface_points=3,
+    )
+    return dataclasses.replace(
+        smoke, name="pairing-test", model="tiny-random", tasks=TINY_PLAN_TASKS, seeds=(0,), max_length=24,
+        train_size=32, dev_size=16, pretrained=hyper, scratch=hyper, overfit_epoch_factor=1.0, landscape=landscape,
+        snapshots=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_plan(tiny_glue: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """:func:`tiny_plan_profile` trained and analysed once per session (shared: a second plan costs ~20 s).
+    Read-only for the tests: the run directories and analyses live under ``<out>/train`` and ``<out>/analysis``."""
+    from claims.plan import run_plan
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("tiny-plan")
+    result = run_plan(tiny_plan_profile(), out, data_dir=tiny_glue, device="cpu", progress=False)
+    assert result.pairs, "the plan produced no pairs"
+    return result
+
+
 @pytest.fixture(scope="session")
 def shared_glue() -> Path:
     """The real GLUE copy (``REPRO_DATA_DIR`` or ``../shared/glue``): skipped where absent, a failure in CI."""

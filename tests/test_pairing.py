@@ -10,7 +10,6 @@ against the saved weights themselves.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from pathlib import Path
@@ -19,36 +18,15 @@ import numpy as np
 import pytest
 import torch
 
-from claims.plan import run_plan
-from repro.config import TrainHyper, get_profile
 from repro.models import load_model
 from repro.training import TrainRun
-
-TASKS = ("sst2", "mrpc")
-
-
-def _profile():  # noqa: ANN202
-    smoke = get_profile("smoke")
-    hyper = TrainHyper(learning_rate=1e-3, epochs=1, batch_size=16)
-    landscape = dataclasses.replace(
-        smoke.landscape, curve_points=3, curve_min=0.0, curve_max=1.0, surface_points=3, surface_radius=1.0,
-        random_width_points=3, random_directions=1, eval_train_size=16, eval_dev_size=16, eval_batch_size=16,
-        hessian_top_k=1, hessian_max_iter=3, trace_samples=2, hessian_batch_size=8, hessian_examples=8,
-        layer_surface_points=3,
-    )
-    return dataclasses.replace(
-        smoke, name="pairing-test", model="tiny-random", tasks=TASKS, seeds=(0,), max_length=24, train_size=32,
-        dev_size=16, pretrained=hyper, scratch=hyper, overfit_epoch_factor=1.0, landscape=landscape, snapshots=2,
-    )
+from tests.conftest import TINY_PLAN_TASKS as TASKS
+from tests.conftest import tiny_plan_profile as _profile
 
 
 @pytest.fixture(scope="module")
-def plan(tiny_glue: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("pairing")
-    result = run_plan(_profile(), out, data_dir=tiny_glue, device="cpu", progress=False)
-    assert result.pairs, "the plan produced no pairs"
-    return result
+def plan(tiny_plan):  # noqa: ANN001, ANN201
+    return tiny_plan  # the session's shared tiny plan (tests/conftest.py)
 
 
 def _flat(d: dict[str, torch.Tensor], names: list[str]) -> torch.Tensor:
