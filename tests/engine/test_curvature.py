@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from conftest import label_batches, make_quadratic, quad_loss, synthetic_batches
+from spectra import known_spectrum
 from repro.curvature import (
     EigenResult,
     HessianOperator,
@@ -44,22 +45,13 @@ def test_lanczos_top_k_matches_eigvalsh(seed: int) -> None:
     np.testing.assert_allclose(lm.eigenvalues, ev[np.argsort(-np.abs(ev))][:3], rtol=1e-6)
 
 
-def _known_spectrum(eigs: list[float], n: int, seed: int, rest: float = 0.1) -> tuple[torch.Tensor, np.ndarray]:
-    """Q·diag(λ)·Qᵀ with the given top eigenvalues, the other n−k spread in [−rest, rest], and a random rotation Q:
-    the oracle is the spectrum we put in, not another solver's output."""
-    g = torch.Generator().manual_seed(seed)
-    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
-    lam = np.concatenate([np.asarray(eigs, dtype=np.float64), np.linspace(-rest, rest, n - len(eigs))])
-    return q @ torch.diag(torch.from_numpy(lam)) @ q.T, lam
-
-
 # Fixed relative tolerance for eigenvalues of float64 matrices with well-separated top eigenvalues. It does not come
 # from the solver's own residuals: a solver that reports small residuals for wrong eigenvalues must still fail.
 EIG_RTOL = 1e-8
 
 
 def test_lanczos_recovers_a_planted_spectrum_and_its_eigenvectors() -> None:
-    A, lam = _known_spectrum([10.0, 7.0, 5.0], 80, seed=3)
+    A, lam = known_spectrum([10.0, 7.0, 5.0], 80, seed=3)
     r = lanczos(LambdaOperator(A), k=3, tol=1e-12, max_iter=80, seed=1, return_vectors=True)
     np.testing.assert_allclose(r.eigenvalues, [10.0, 7.0, 5.0], rtol=EIG_RTOL)
     assert r.eigenvectors is not None
@@ -73,7 +65,7 @@ def test_lanczos_recovers_a_planted_spectrum_and_its_eigenvectors() -> None:
 
 def test_lanczos_largest_algebraic_versus_largest_magnitude() -> None:
     """A Hessian at a saddle has a large negative eigenvalue: 'LA' must skip it, 'LM' must return it first."""
-    A, _ = _known_spectrum([-20.0, 6.0, 4.0], 60, seed=4)
+    A, _ = known_spectrum([-20.0, 6.0, 4.0], 60, seed=4)
     la = lanczos(LambdaOperator(A), k=2, tol=1e-12, max_iter=60, seed=0, which="LA")
     lm = lanczos(LambdaOperator(A), k=2, tol=1e-12, max_iter=60, seed=0, which="LM")
     np.testing.assert_allclose(la.eigenvalues, [6.0, 4.0], rtol=EIG_RTOL)
@@ -86,14 +78,14 @@ def test_lanczos_largest_algebraic_versus_largest_magnitude() -> None:
 def test_lanczos_stopped_early_is_not_converged() -> None:
     """Two iterations cannot resolve the top eigenvalue of an 80-dimensional spectrum to 1e-10: the result must say
     so (converged=False, a residual above the tolerance), so a caller that checks it is not fooled."""
-    A, _ = _known_spectrum([10.0, 9.5, 9.0], 80, seed=5, rest=8.0)
+    A, _ = known_spectrum([10.0, 9.5, 9.0], 80, seed=5, rest=8.0)
     r = lanczos(LambdaOperator(A), k=1, tol=1e-10, max_iter=2, seed=0)
     assert not r.converged and r.residuals[0] > 1e-10 * abs(r.eigenvalues[0])
     assert r.eigenvalues[0] <= 10.0 + 1e-9  # Ritz values never exceed λ_max (Cauchy interlacing)
 
 
 def test_power_iteration_with_deflation_recovers_a_planted_spectrum() -> None:
-    A, _ = _known_spectrum([8.0, -4.0, 2.0], 50, seed=6)
+    A, _ = known_spectrum([8.0, -4.0, 2.0], 50, seed=6)
     p = power_iteration(LambdaOperator(A), k=3, tol=1e-14, max_iter=3000, seed=2, return_vectors=True)
     np.testing.assert_allclose(p.eigenvalues, [8.0, -4.0, 2.0], rtol=1e-6)  # largest magnitude first
     assert p.converged and p.eigenvectors is not None
@@ -142,7 +134,7 @@ def test_hutchpp_is_exact_on_a_low_rank_matrix_and_within_variance_otherwise() -
     tp = hutchpp_trace(LambdaOperator(low), num_matvecs=30, seed=0)
     assert tp.estimate == pytest.approx(float(torch.trace(low)), rel=1e-10)
     assert tp.num_samples == 10 and tp.num_matvecs == 30 and tp.method == "hutch++"
-    A, _ = _known_spectrum([50.0, 30.0, 20.0, 10.0], 60, seed=9, rest=0.5)
+    A, _ = known_spectrum([50.0, 30.0, 20.0, 10.0], 60, seed=9, rest=0.5)
     tp = hutchpp_trace(LambdaOperator(A), num_matvecs=30, seed=1)
     assert abs(tp.estimate - float(torch.trace(A))) <= 4 * _hutchinson_sd(A, 30)
 

@@ -24,14 +24,7 @@ import torch
 
 from repro.curvature import LambdaOperator
 from repro.curvature.eigen import _order, _start, lanczos, power_iteration, tridiagonal_eigh
-
-
-def _planted(eigs: list[float], n: int, seed: int, rest: float = 1.0) -> torch.Tensor:
-    """Q·diag(λ)·Qᵀ with the given top eigenvalues and the other n−k evenly spread in [−rest, rest]."""
-    g = torch.Generator().manual_seed(seed)
-    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
-    lam = np.concatenate([np.asarray(eigs, dtype=np.float64), np.linspace(-rest, rest, n - len(eigs))])
-    return q @ torch.diag(torch.from_numpy(lam)) @ q.T
+from spectra import known_spectrum
 
 
 def _seeded_start(n: int, seed: int) -> np.ndarray:
@@ -68,11 +61,11 @@ def _ritz_history(A: np.ndarray, v0: np.ndarray, k: int, m_max: int, which: str
 @cache
 def _spectrum(name: str) -> np.ndarray:
     if name == "top3":
-        return _planted([10.0, 9.0, 8.5], 60, seed=0).numpy()
+        return known_spectrum([10.0, 9.0, 8.5], 60, seed=0, rest=1.0)[0].numpy()
     if name == "saddle":
-        return _planted([-12.0, 10.0, 9.0], 60, seed=1).numpy()
+        return known_spectrum([-12.0, 10.0, 9.0], 60, seed=1, rest=1.0)[0].numpy()
     if name == "narrow":  # every eigenvalue in [1, 1.2]: the first Krylov vectors are already good Ritz vectors
-        return _planted([1.2], 40, seed=2, rest=0.1).numpy() + 1.1 * np.eye(40)
+        return known_spectrum([1.2], 40, seed=2, rest=0.1)[0].numpy() + 1.1 * np.eye(40)
     raise KeyError(name)
 
 
@@ -126,7 +119,7 @@ def test_lanczos_stops_where_the_rayleigh_ritz_oracle_meets_the_rule_with_its_ri
 def test_lanczos_defaults_and_every_field() -> None:
     """Defaults are one eigenpair, tol 1e-4, at most 100 steps, seed 0, no vectors, a check at every step; products
     spent on the operator before the call are not counted; the result names its method, tolerance and seed."""
-    A = _planted([10.0, 9.0, 8.5], 60, seed=0)
+    A = known_spectrum([10.0, 9.0, 8.5], 60, seed=0, rest=1.0)[0]
     op = LambdaOperator(A)
     op.matvec(torch.ones(60, dtype=torch.float64))
     op.matvec(torch.ones(60, dtype=torch.float64))
@@ -302,7 +295,7 @@ def test_tridiagonal_eigh_when_every_solver_fails_raises_one_error_naming_each(
 def test_power_iteration_keeps_a_float32_operators_dtype_through_deflation() -> None:
     """Every iterate, the first included, lives in the operator's dtype: deflating the second pair against the first
     mixes them, and the returned vectors are float32 unit eigenvectors of the planted spectrum."""
-    A = _planted([8.0, -4.0, 1.0], 20, seed=3, rest=0.5).float()
+    A = known_spectrum([8.0, -4.0, 1.0], 20, seed=3, rest=0.5)[0].float()
     p = power_iteration(LambdaOperator(A), k=2, tol=1e-7, max_iter=500, seed=1, return_vectors=True)
     assert p.eigenvectors is not None and p.eigenvectors.dtype == torch.float32
     np.testing.assert_allclose(p.eigenvalues, [8.0, -4.0], rtol=1e-4)
@@ -320,7 +313,7 @@ def test_power_iteration_with_no_iterations_estimates_nothing() -> None:
 def test_power_iteration_without_convergence_returns_the_vector_its_numbers_describe() -> None:
     """The eigenvalue and residual reported for a pair must be those of the vector returned for it, converged or
     not, so a caller can recompute ‖Av − λv‖ from the result alone."""
-    A = _planted([3.0, 2.0, 1.0, 0.5], 4, seed=1, rest=0.0)
+    A = known_spectrum([3.0, 2.0, 1.0, 0.5], seed=1)[0]
     r = power_iteration(LambdaOperator(A), k=1, tol=1e-30, max_iter=3, seed=0, return_vectors=True)
     assert r.converged is False and r.eigenvectors is not None
     v = r.eigenvectors[0]

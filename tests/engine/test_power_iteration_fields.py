@@ -14,16 +14,11 @@ import torch
 
 from repro.curvature import LambdaOperator
 from repro.curvature.eigen import power_iteration
-
-
-def _planted(eigs: list[float], seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    q, _ = torch.linalg.qr(torch.randn(len(eigs), len(eigs), generator=g, dtype=torch.float64))
-    return q @ torch.diag(torch.tensor(eigs, dtype=torch.float64)) @ q.T
+from spectra import known_spectrum
 
 
 def test_defaults_and_every_field() -> None:
-    A = _planted([5.0, 1.0, 0.5, 0.25, 0.1, 0.05])
+    A = known_spectrum([5.0, 1.0, 0.5, 0.25, 0.1, 0.05])[0]
     op = LambdaOperator(A)
     op.matvec(torch.ones(6, dtype=torch.float64))  # earlier work must not be counted
     before = op.num_matvecs
@@ -37,7 +32,7 @@ def test_defaults_and_every_field() -> None:
 def test_residual_is_that_of_the_returned_pair() -> None:
     """On convergence the reported residual is ‖Hv − λv‖ of the returned unit v with λ = vᵀHv, recomputed here;
     without convergence exactly ``max_iter`` products are spent and the flag is False."""
-    A = _planted([3.0, 2.0, 1.0, 0.5])
+    A = known_spectrum([3.0, 2.0, 1.0, 0.5])[0]
     r = power_iteration(LambdaOperator(A), k=1, tol=1e-6, max_iter=1000, seed=3, return_vectors=True)
     v = r.eigenvectors[0]
     assert r.converged and float(v.norm()) == pytest.approx(1.0, abs=1e-12)
@@ -51,13 +46,13 @@ def test_residual_is_that_of_the_returned_pair() -> None:
 
 def test_first_iterate_is_a_rayleigh_quotient_of_a_unit_vector() -> None:
     """One matvec: λ must lie in [λ_min, λ_max] (an unnormalised start vector gives ‖v‖²× that)."""
-    A = _planted([2.0, 1.5, 1.0, 0.5, 0.2] + [0.1] * 45)
+    A = known_spectrum([2.0, 1.5, 1.0, 0.5, 0.2] + [0.1] * 45)[0]
     r = power_iteration(LambdaOperator(A), k=1, tol=1e-30, max_iter=1, seed=0)
     assert 0.1 - 1e-12 <= r.eigenvalues[0] <= 2.0 + 1e-12
 
 
 def test_seeded_start_is_deterministic_and_ignores_the_global_generator() -> None:
-    A = _planted([4.0, 3.9, 1.0, 0.5, 0.1])
+    A = known_spectrum([4.0, 3.9, 1.0, 0.5, 0.1])[0]
     torch.manual_seed(1)
     a = power_iteration(LambdaOperator(A), k=2, tol=1e-30, max_iter=4, seed=7, return_vectors=True)
     torch.manual_seed(2)
@@ -72,7 +67,7 @@ def test_stopping_rule_is_the_relative_change_of_lambda(scale: float, tol: float
     """Stops at the first t with |λ_t − λ_{t−1}| / (|λ_{t−1}| + 1e-6) < tol: compare with a hand loop (also at
     λ ~ 1e-3, where a guard of 1 instead of 1e-6 would stop far too early, and at |λ| ≤ 1e-6, where the guard
     dominates: one of the wrong sign stops at the second product)."""
-    A = scale * _planted([1.0, 0.9, 0.5, 0.1], seed=4)
+    A = scale * known_spectrum([1.0, 0.9, 0.5, 0.1], seed=4)[0]
     r = power_iteration(LambdaOperator(A), k=1, tol=tol, max_iter=500, seed=5, return_vectors=True)
     g = torch.Generator().manual_seed(5)
     v = torch.randn(4, generator=g, dtype=torch.float64)
@@ -93,17 +88,18 @@ def test_zero_operator_converges_at_once_and_k_pairs_all_count() -> None:
     assert z.converged and z.eigenvalues == (0.0,) and z.num_matvecs == 1 and z.residuals == (0.0,)
     # 2x2 with λ = 1, 0.999: the first pair cannot converge in 3 products; the second, deflated to the one unit
     # vector left, stops after 2. The result's flag is that of *every* pair, not of the last one.
-    A = _planted([1.0, 0.999], seed=2)
+    A = known_spectrum([1.0, 0.999], seed=2)[0]
     first = power_iteration(LambdaOperator(A), k=1, tol=1e-12, max_iter=3, seed=0)
     r = power_iteration(LambdaOperator(A), k=2, tol=1e-12, max_iter=3, seed=0)
     assert first.converged is False and first.num_matvecs == 3
     assert r.num_matvecs == 5 and r.converged is False
-    ok = power_iteration(LambdaOperator(_planted([10.0, 1.0, 0.01], seed=2)), k=2, tol=1e-6, max_iter=2000, seed=0)
+    A = known_spectrum([10.0, 1.0, 0.01], seed=2)[0]
+    ok = power_iteration(LambdaOperator(A), k=2, tol=1e-6, max_iter=2000, seed=0)
     assert ok.converged and [round(x, 3) for x in ok.eigenvalues] == [10.0, 1.0]
     assert all(math.isfinite(x) for x in ok.residuals)
 
 
 def test_default_iteration_cap_is_100() -> None:
     """PyHessian's default cap: with a rule that never fires, exactly 100 products."""
-    r = power_iteration(LambdaOperator(_planted([1.0, 0.5, 0.2])), tol=0.0)
+    r = power_iteration(LambdaOperator(known_spectrum([1.0, 0.5, 0.2])[0]), tol=0.0)
     assert r.num_matvecs == 100 and r.converged is False
