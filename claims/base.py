@@ -49,6 +49,11 @@ import numpy as np
 from scipy import stats
 
 from repro.registry import Registry
+from repro.results.records import ClaimResult, ComparisonResult, SettingResult, Stat
+
+__all__ = [  # the result records live in repro.results (below claims, the pipeline and the report); re-exported
+    "CLAIMS", "Claim", "ClaimResult", "Comparison", "ComparisonResult", "Pair", "SettingResult", "Stat",
+]
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not_reproduced", "inconclusive"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
@@ -70,7 +75,7 @@ class Pair:
     setting: str
     task: str
     seed: int
-    pretrained: Any  # Evidence for one run (claims.plan.RunEvidence)
+    pretrained: Any  # Evidence for one run (claims.evidence.RunEvidence)
     scratch: Any
 
 
@@ -91,55 +96,6 @@ class Comparison:
     values: Callable[[Pair], dict[str, float]] | None = field(default=None, repr=False, compare=False)
     # further preconditions: each returns None when the pair qualifies, else the reason it is excluded
     requires: tuple[Callable[[Pair], str | None], ...] = field(default=(), repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Summary of the paired effects of one comparison over a set of pairs."""
-
-    n: int
-    mean: float
-    sd: float
-    ci_low: float  # Student-t 95% interval of the mean
-    ci_high: float
-    positive: int  # how many effects are > 0
-    verdict: str
-    effects: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True)
-class ComparisonResult:
-    name: str
-    description: str
-    primary: bool
-    min_effect: float
-    effect_unit: str
-    overall: Stat  # pooled over all pairs (descriptive); its verdict is the per-task rule's, see combine_tasks
-    per_task: dict[str, Stat]
-    per_pair: tuple[dict[str, Any], ...]  # task, seed, effect, and the raw values of each arm
-    excluded: tuple[str, ...]  # pairs left out, with the reason
-
-
-@dataclass(frozen=True)
-class SettingResult:
-    setting: str
-    verdict: str
-    per_task: dict[str, str]
-    comparisons: tuple[ComparisonResult, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    id: str
-    section: str
-    statement: str
-    verdict: str
-    settings: tuple[SettingResult, ...]
-    per_task: dict[str, str]
-    reason: str
-    thresholds: dict[str, float]
-    rationale: str = ""  # the claim module's docstring: how it is measured and why the thresholds
 
 
 def t_interval(x: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:

@@ -117,12 +117,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     if args.merge:
-        from claims.runner import merge_shards
+        from repro.pipeline.runner import merge_shards
 
         return merge_shards([Path(d) for d in args.merge], Path(args.out))
-    from claims.distributed import launch, launched_by_torchrun
-    from claims.jobs import parse_shard
-    from claims.runner import run_claims
+    from repro.pipeline.distributed import launch, launched_by_torchrun
+    from repro.pipeline.jobs import parse_shard
+    from repro.pipeline.runner import run_claims
 
     shard = parse_shard(args.shard) if args.shard else None
     if args.workers < 1:

@@ -20,7 +20,7 @@ import numpy as np
 
 from claims.analysis import MatchedCurvature, RunAnalysis
 from claims.base import Pair
-from claims.plan import RunEvidence
+from claims.evidence import RunEvidence
 from repro.curvature import EigenResult, SharpnessResult, TraceResult
 from repro.landscape import CurveResult, DirectionInfo, SurfaceResult, TrajectoryProjection
 from repro.metrics import RollbackResult, Straightness

@@ -130,7 +130,7 @@ def tiny_plan_profile():  # noqa: ANN201
 def tiny_plan(tiny_glue: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """:func:`tiny_plan_profile` trained and analysed once per session (shared: a second plan costs ~20 s).
     Read-only for the tests: the run directories and analyses live under ``<out>/train`` and ``<out>/analysis``."""
-    from claims.plan import run_plan
+    from repro.pipeline.plan import run_plan
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("tiny-plan")

@@ -44,9 +44,10 @@ def trim(run_dir: Path, dst: Path) -> Path:
 
 def rebuild_pairs(root: Path):  # noqa: ANN201
     """The pairs of the run stored under ``root``, rebuilt from its JSON files exactly as the plan assembles them."""
-    from claims.jobs import plan_jobs
-    from claims.plan import Outcomes, collect_evidence, pairs_of
-    from claims.runner import load_claims
+    from repro.pipeline.jobs import plan_jobs
+    from claims.evidence import pairs_of
+    from repro.pipeline.plan import Outcomes, collect_evidence
+    from repro.results import load_claims
     from repro.config import Profile
     from repro.storage import read_json
 
@@ -76,7 +77,7 @@ def make_tiny_run(out: Path) -> Path:
     """Run the golden ``tiny`` claims plan under ``out``; returns its claims run directory."""
     import dataclasses
 
-    from claims.runner import claims_dir, run_claims
+    from repro.pipeline.runner import claims_dir, run_claims
     from repro.config import LandscapeSettings, Setting, TrainHyper, get_profile
     from tests.conftest import make_tiny_glue
 

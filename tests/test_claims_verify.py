@@ -12,7 +12,8 @@ import torch
 
 from claims import CLAIMS
 from claims.base import REPRODUCED
-from claims.runner import ClaimsReport, claims_dir, load_claims, run_claims
+from repro.pipeline.runner import claims_dir, run_claims
+from repro.results import ClaimsReport, load_claims
 from repro.config import get_profile
 
 pytestmark = pytest.mark.claims

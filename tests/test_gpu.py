@@ -272,7 +272,8 @@ def test_bench_cli_on_device(dev: torch.device, tmp_path: Path, which: str) -> N
 @pytest.mark.slow
 def test_claims_smoke_end_to_end_on_device(dev: torch.device, tmp_path: Path, tiny_glue: Path) -> None:
     from claims.analysis import load_analysis
-    from claims.runner import claims_dir, load_claims
+    from repro.pipeline.runner import claims_dir
+    from repro.results import load_claims
     from repro.cli import main
     from repro.config import get_profile
 

@@ -26,12 +26,12 @@ import torch
 import torch.distributed as dist
 from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
 
-import claims.distributed as distributed
-import claims.progress as progress
-from claims.distributed import SINGLE, Workers, join_group, launch, launched_by_torchrun
-from claims.jobs import needed_training, parse_shard, plan_jobs, run_key
-from claims.plan import Outcomes, collect_evidence, describe_error
-from claims.progress import CostProgress, _hms
+import repro.pipeline.distributed as distributed
+import repro.pipeline.progress as progress
+from repro.pipeline.distributed import SINGLE, Workers, join_group, launch, launched_by_torchrun
+from repro.pipeline.jobs import needed_training, parse_shard, plan_jobs, run_key
+from repro.pipeline.plan import Outcomes, collect_evidence, describe_error
+from repro.pipeline.progress import CostProgress, _hms
 from repro.errors import ReproError
 from repro.training import TrainMetrics
 from tests.claims_fixtures import _evidence
@@ -208,7 +208,7 @@ def test_each_launched_worker_runs_the_same_claims_call(monkeypatch: pytest.Monk
         seen.append(kw)
         return 5
 
-    monkeypatch.setattr("claims.runner.run_claims", run_claims)
+    monkeypatch.setattr("repro.pipeline.runner.run_claims", run_claims)
     assert distributed._worker({"profile": "smoke", "workers": None}) == 5
     assert seen == [{"profile": "smoke", "workers": None}]
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import claims.plan as plan_mod
-from claims.jobs import TrainJob, run_key
-from claims.plan import RunEvidence, run_training_job
-from claims.runner import claims_dir, load_claims, run_claims
+import repro.pipeline.plan as plan_mod
+from repro.pipeline.jobs import TrainJob, run_key
+from claims.evidence import RunEvidence
+from repro.pipeline.plan import run_training_job
+from repro.pipeline.runner import claims_dir, run_claims
+from repro.results import load_claims
 from tests.plan_fixtures import tiny_profile
 from repro.errors import DataError, TrainingDivergedError
 from repro.training import TrainMetrics

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from claims.distributed import launch
-from claims.runner import CLAIMS_FILE, claims_dir, merge_shards, run_claims, shard_dir
+from repro.pipeline.distributed import launch
+from repro.pipeline.runner import CLAIMS_FILE, claims_dir, merge_shards, run_claims, shard_dir
 from repro.errors import ReproError
 from tests.plan_fixtures import tiny_profile
 

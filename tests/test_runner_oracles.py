@@ -26,26 +26,25 @@ import pytest
 import torch
 
 from claims.base import LEARNED_FRACTION_OF_CHANCE, NOT_REPRODUCED, REPRODUCED, Stat
-from claims.distributed import Workers
-from claims.jobs import AnalysisJob, deal, plan_jobs, run_key
-from claims.plan import Outcomes
-from claims.runner import (
+from repro.pipeline.distributed import Workers
+from repro.pipeline.jobs import AnalysisJob, deal, plan_jobs, run_key
+from repro.pipeline.plan import Outcomes
+from repro.pipeline.runner import (
     CLAIMS_FILE,
     MANIFEST_FILE,
-    ClaimsReport,
     ShardManifest,
     claims_dir,
     finish,
     format_stat,
     format_summary,
     format_table,
-    load_claims,
     merge_shards,
     run_claims,
     shard_dir,
     write_shard,
 )
 from repro import provenance
+from repro.results import ClaimsReport, load_claims
 from repro.config import Profile
 from repro.data import describe_source
 from repro.errors import ReproError
@@ -206,7 +205,7 @@ def test_finish_exits_0_only_when_every_claim_is_reproduced(
     """The exit status a script or CI checks: 0 when every claim is reproduced, 1 otherwise, and the same overall
     verdict in claims.json."""
     claims = tuple(dataclasses.replace(c, verdict=v) for c, v in zip(golden.stored.claims, verdicts, strict=True))
-    monkeypatch.setattr("claims.runner.evaluate_all", lambda plan: claims)
+    monkeypatch.setattr("repro.pipeline.runner.evaluate_all", lambda plan: claims)
     root = _copy_run(tmp_path / "run")
     assert finish(golden.profile, root, golden.jobs, Outcomes(), {}, time.perf_counter(), _prov("a"),
                   golden.source, False) == code
@@ -419,7 +418,7 @@ def test_shards_found_in_one_directory_merge_in_shard_order(golden: Golden, tmp_
 
 # -- run_claims --------------------------------------------------------------------------------------------------
 class _FakeExecute:
-    """Stands in for claims.plan.execute: records its arguments and puts the golden evidence where training and
+    """Stands in for repro.pipeline.plan.execute: records its arguments and puts the golden evidence where training and
     analysis would have put it."""
 
     def __init__(self, g: Golden, failures: Outcomes = Outcomes(), jobs: bool = True) -> None:  # noqa: B008
@@ -442,10 +441,10 @@ def test_run_claims_runs_the_plan_and_writes_the_golden_claims_json(
     times (the provenance describes the device asked for, not the machine's default), the report is written, and
     the process leaves the group it joined."""
     fake = _FakeExecute(golden)
-    monkeypatch.setattr("claims.runner.execute", fake)
+    monkeypatch.setattr("repro.pipeline.runner.execute", fake)
     left: list[Workers] = []
-    monkeypatch.setattr("claims.runner.join_group", lambda: Workers())
-    monkeypatch.setattr("claims.runner.leave_group", left.append)
+    monkeypatch.setattr("repro.pipeline.runner.join_group", lambda: Workers())
+    monkeypatch.setattr("repro.pipeline.runner.leave_group", left.append)
     calls: list[Path] = []
     _stub_report(monkeypatch, calls)
     # a machine whose default device is a GPU: the provenance must describe the device asked for
@@ -483,7 +482,7 @@ def test_run_claims_as_a_shard_writes_only_the_mergeable_output(
     claims.json."""
     failures, *_ = _failures(golden)
     fake = _FakeExecute(golden, failures)
-    monkeypatch.setattr("claims.runner.execute", fake)
+    monkeypatch.setattr("repro.pipeline.runner.execute", fake)
     data = tmp_path / "glue"
     t0 = time.perf_counter()
     assert run_claims(golden.profile, tmp_path / "m1", data_dir=str(data), progress=False, write_html=False,
@@ -512,9 +511,9 @@ def test_run_claims_on_a_rank_other_than_0_writes_and_prints_nothing(
     """Under torchrun only rank 0 writes: another rank runs its share and exits 0, and a group it was handed is
     not left (its caller owns it)."""
     fake = _FakeExecute(golden, jobs=False)
-    monkeypatch.setattr("claims.runner.execute", fake)
+    monkeypatch.setattr("repro.pipeline.runner.execute", fake)
     left: list[Workers] = []
-    monkeypatch.setattr("claims.runner.leave_group", left.append)
+    monkeypatch.setattr("repro.pipeline.runner.leave_group", left.append)
     worker = Workers(rank=1, world=2, local_rank=1)
     assert run_claims(golden.profile, tmp_path, progress=False, write_html=False, workers=worker) == 0
     root = claims_dir(golden.profile, tmp_path)
@@ -524,7 +523,7 @@ def test_run_claims_on_a_rank_other_than_0_writes_and_prints_nothing(
 
 def test_run_claims_on_rank_0_of_a_group_says_so_and_evaluates(
         golden: Golden, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("claims.runner.execute", _FakeExecute(golden))
+    monkeypatch.setattr("repro.pipeline.runner.execute", _FakeExecute(golden))
     worker = Workers(rank=0, world=2)
     assert run_claims(golden.profile, tmp_path, progress=False, write_html=False, workers=worker) == 1
     root = claims_dir(golden.profile, tmp_path)
@@ -538,9 +537,9 @@ def test_run_claims_restricts_the_profile_to_the_tasks_and_seeds_asked_for(
     an unknown task is one clear error before anything is written; a second call resumes the same directory; the
     group is left even on error."""
     fake = _FakeExecute(golden, jobs=False)
-    monkeypatch.setattr("claims.runner.execute", fake)
+    monkeypatch.setattr("repro.pipeline.runner.execute", fake)
     left: list[Workers] = []
-    monkeypatch.setattr("claims.runner.leave_group", left.append)
+    monkeypatch.setattr("repro.pipeline.runner.leave_group", left.append)
     run_claims(golden.profile, tmp_path, tasks=["mrpc"], seeds=2, progress=False, write_html=False)
     profile = fake.calls[0][0]
     assert profile == dataclasses.replace(golden.profile, tasks=("mrpc",), seeds=(0, 1))
@@ -554,7 +553,7 @@ def test_run_claims_restricts_the_profile_to_the_tasks_and_seeds_asked_for(
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("claims.runner.execute", boom)
+    monkeypatch.setattr("repro.pipeline.runner.execute", boom)
     with pytest.raises(RuntimeError):  # the same directory again: resumed, not refused
         run_claims(golden.profile, tmp_path, tasks=["mrpc"], seeds=2, progress=False, write_html=False)
     assert len(left) == 2

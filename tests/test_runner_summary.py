@@ -12,9 +12,10 @@ import pytest
 
 from claims.base import CLAIMS, INCONCLUSIVE, REPRODUCED, Stat
 from claims.evaluate import evaluate_claim
-from claims.jobs import analysis_cost, deal, parse_shard, plan_jobs, train_cost
-from claims.progress import CostProgress
-from claims.runner import ClaimsReport, RunSummary, format_stat, format_summary
+from repro.pipeline.jobs import analysis_cost, deal, parse_shard, plan_jobs, train_cost
+from repro.pipeline.progress import CostProgress
+from repro.pipeline.runner import format_stat, format_summary
+from repro.results import ClaimsReport, RunSummary
 from repro import provenance
 from repro.config import get_profile
 from repro.errors import ReproError
@@ -73,7 +74,7 @@ class _Tty(io.StringIO):
 
 
 def test_progress_on_a_terminal_without_window_size_still_draws(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("claims.progress.shutil.get_terminal_size", lambda fallback=None: os.terminal_size((0, 0)))
+    monkeypatch.setattr("repro.pipeline.progress.shutil.get_terminal_size", lambda fallback=None: os.terminal_size((0, 0)))
     stream = _Tty()
     bar = CostProgress(10.0, "claims t", stream=stream, jobs=1)
     bar.advance(10.0)

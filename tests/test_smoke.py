@@ -11,7 +11,8 @@ import pytest
 
 from claims.analysis import load_analysis
 from claims.base import VERDICTS
-from claims.runner import claims_dir, load_claims
+from repro.pipeline.runner import claims_dir
+from repro.results import load_claims
 from repro.cli import main
 from repro.config import get_profile
 

@@ -19,7 +19,7 @@ METRICS_FILE = "metrics.json"
 class RunRecord:
     """One training run of the plan with whatever of its results could be loaded."""
 
-    summary: Any  # claims.runner.RunSummary
+    summary: Any  # repro.results.RunSummary
     analysis: Any | None  # claims.analysis.RunAnalysis
     metrics: Any | None  # repro.training.run.TrainMetrics
     extended: Any | None  # TrainMetrics of the extended (§5.3) run
@@ -29,7 +29,7 @@ class RunRecord:
 @dataclass(frozen=True)
 class ReportData:
     root: Path
-    claims: Any  # claims.runner.ClaimsReport
+    claims: Any  # repro.results.ClaimsReport
     runs: tuple[RunRecord, ...]
     notes: tuple[str, ...] = field(default=())
 
@@ -67,7 +67,7 @@ def _load_metrics(root: Path, rel: str | None, what: str, notes: list[str]) -> A
 def load_report_data(run_dir: Path) -> ReportData:
     """Read ``claims.json`` (required) and every run's analysis and metrics (each optional)."""
     from claims.analysis import load_analysis
-    from claims.runner import load_claims
+    from repro.results import load_claims
 
     root = Path(run_dir)
     report = load_claims(root)

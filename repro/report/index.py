@@ -19,7 +19,7 @@ NOTE_FILE = "NOTE.txt"
 
 
 def _row(run: Path) -> list[object]:
-    from claims.runner import load_claims
+    from repro.results import load_claims
 
     report = run / "report.html"
     link = el("a", run.name, href=f"{run.name}/report.html") if report.exists() else el("span", run.name)

@@ -1,7 +1,7 @@
 """Progress of the plan, weighted by each job's expected cost, visible on any terminal.
 
 Jobs differ in cost by orders of magnitude (an extended training run, an analysis with a 21×21 surface), so the
-bar counts step-equivalents (see :mod:`claims.jobs`), not jobs, and its ETA follows the work left. On a terminal
+bar counts step-equivalents (see :mod:`repro.pipeline.jobs`), not jobs, and its ETA follows the work left. On a terminal
 tqdm draws the bar with a fixed width when the terminal reports no window size (a pseudo-terminal or CI log that
 reports 0 columns made a dynamic-width bar print nothing). When stderr is not a terminal, plain lines are written
 at most every ``LOG_EVERY_SECONDS`` and after the last job, so a redirected log still shows progress.

@@ -3,7 +3,7 @@
 Under ``torchrun`` (or ``repro claims --workers N``, which starts the same elastic agent on this machine) each
 process reads its rank and world size from the environment torchrun sets, joins a gloo process group (CPU
 collectives only: two barriers and two small object exchanges, whatever device trains), takes its deterministic
-share of the jobs (:func:`claims.jobs.deal`), and rank 0 evaluates the claims. Every process must see the same
+share of the jobs (:func:`repro.pipeline.jobs.deal`), and rank 0 evaluates the claims. Every process must see the same
 ``--out`` directory (one machine, or a shared filesystem across nodes): an analysis reads the partner task's run,
 which another rank may have trained. Without a shared filesystem, split the plan with ``--shard`` and merge.
 """
@@ -93,7 +93,7 @@ def leave_group(workers: Workers) -> None:
 
 def _worker(kwargs: dict[str, Any]) -> int:
     """Entry point of each process started by :func:`launch`: the same ``run_claims`` call, in the group."""
-    from claims.runner import run_claims
+    from repro.pipeline.runner import run_claims
 
     return run_claims(**kwargs)
 

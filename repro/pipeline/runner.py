@@ -3,7 +3,7 @@
 A claims run lives in one directory, ``<out>/<profile>-<hash of the resolved profile>/``, holding ``train/``,
 ``analysis/``, ``claims.json`` and ``report.html``; the same profile reuses and resumes it.
 
-The same call runs on one process, on a torchrun group (:mod:`claims.distributed`; rank 0 evaluates and writes),
+The same call runs on one process, on a torchrun group (:mod:`repro.pipeline.distributed`; rank 0 evaluates and writes),
 or as one shard of ``n`` (``shard=(i, n)``), which writes a small mergeable copy of its results -- training
 metrics and analysis JSON, no weights or snapshots -- to ``<run dir>/shards/shard-<i>-of-<n>/``;
 :func:`merge_shards` turns the ``n`` shard outputs into one claims run directory, claims.json and report.
@@ -12,98 +12,41 @@ metrics and analysis JSON, no weights or snapshots -- to ``<run dir>/shards/shar
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from repro import provenance
 from repro.config import Profile, first_seeds
 from repro.data import describe_source
 from repro.errors import ReproError
+from repro.results import CLAIMS_FILE, ClaimResult, ClaimsReport, RunSummary, Stat
 from repro.storage import config_hash, from_json_dict, read_json, write_json
 
-from claims.base import CLAIMS, LEARNED_FRACTION_OF_CHANCE, REPRODUCED, ClaimResult, Stat
-from claims.distributed import Workers, join_group, leave_group
+from claims.base import CLAIMS, LEARNED_FRACTION_OF_CHANCE, REPRODUCED
 from claims.evaluate import evaluate_claim
-from claims.jobs import AnalysisJob, plan_jobs, run_key
-from claims.plan import (
-    Outcomes,
-    PlanResult,
-    collect_evidence,
-    execute,
-    pairs_of,
-    resolve,
+from claims.evidence import pairs_of
+from repro.pipeline.distributed import Workers, join_group, leave_group
+from repro.pipeline.jobs import AnalysisJob, plan_jobs
+from repro.pipeline.plan import Outcomes, PlanResult, collect_evidence, execute, resolve
+from repro.pipeline.shards import (
+    MANIFEST_FILE,
+    SHARDS_DIR,
+    ShardManifest,
+    _copy_small,
+    _find_manifests,
+    _small_files,
+    shard_dir,
+    write_shard,
 )
 
-CLAIMS_FILE = "claims.json"
-MANIFEST_FILE = "manifest.json"
-SHARDS_DIR = "shards"
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    setting: str
-    task: str
-    init: str
-    seed: int
-    run_dir: str  # relative to the claims directory
-    analysis: str | None
-    status: str  # complete / diverged / failed
-    learned: bool
-    train_loss_theta1: float | None
-    dev_accuracy: float
-    total_steps: int
-    wall_seconds: float
-    overfit_run_dir: str | None
-    error: str = ""  # what failed for this run (training, analysis, extended training); retried on the next run
-
-
-@dataclass(frozen=True)
-class ClaimsReport:
-    profile: dict[str, Any]
-    provenance: provenance.Provenance
-    data_source: str
-    tasks: tuple[str, ...]
-    seeds: tuple[int, ...]
-    settings: tuple[str, ...]
-    verdict: str
-    claims: tuple[ClaimResult, ...]
-    runs: tuple[RunSummary, ...]
-    durations: dict[str, float]
-    learned_fraction_of_chance: float
-
-
-@dataclass(frozen=True)
-class ShardManifest:
-    """What one shard of a plan computed and what failed there: enough to merge it without its weights."""
-
-    shard: int
-    shards: int
-    profile: dict[str, Any]
-    data_source: str
-    provenance: provenance.Provenance
-    analyses: tuple[str, ...]  # keys of this shard's analysis jobs
-    train_failures: dict[str, str]
-    analysis_failures: dict[str, str]
-    durations: dict[str, float]
+__all__ = ["CLAIMS_FILE", "MANIFEST_FILE", "SHARDS_DIR", "ShardManifest", "claims_dir", "evaluate_all", "finish",
+           "format_stat", "format_summary", "format_table", "merge_shards", "run_claims", "shard_dir",
+           "write_shard"]
 
 
 def claims_dir(profile: Profile, out: Path) -> Path:
     return Path(out) / f"{profile.name}-{config_hash(profile, 8)}"
-
-
-def shard_dir(root: Path, shard: tuple[int, int]) -> Path:
-    return Path(root) / SHARDS_DIR / f"shard-{shard[0]}-of-{shard[1]}"
-
-
-def load_claims(path: Path) -> ClaimsReport:
-    path = Path(path)
-    if path.is_dir():
-        path = path / CLAIMS_FILE
-    return from_json_dict(ClaimsReport, read_json(path))
 
 
 def _summaries(plan: PlanResult, root: Path) -> tuple[RunSummary, ...]:
@@ -235,60 +178,7 @@ def finish(profile: Profile, root: Path, jobs: Sequence[AnalysisJob], failures: 
     return 0 if verdict == REPRODUCED else 1
 
 
-# -- shards ----------------------------------------------------------------------------------------------------------
-def _copy_small(src_root: Path, dst_root: Path, rel: str) -> None:
-    src, dst = Path(src_root) / rel, Path(dst_root) / rel
-    if not src.exists() or dst.exists():
-        return  # runs are keyed by config hash: an existing copy is the same run
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
-
-
-def _small_files(jobs: Sequence[AnalysisJob]) -> list[str]:
-    """Paths, relative to a claims run directory, of the metrics and analyses that ``jobs``' evidence reads."""
-    from claims.analysis import analysis_path
-    from repro.training import run_dir_for
-
-    files = []
-    for j in jobs:
-        for cfg in (j.run, j.overfit):
-            files += [f"train/{run_key(cfg)}/config.json", f"train/{run_key(cfg)}/metrics.json"]
-        files.append(str(analysis_path(Path("."), run_dir_for(Path("."), j.run), j.setting)))
-    return list(dict.fromkeys(files))
-
-
-def write_shard(root: Path, shard: tuple[int, int], profile: Profile, source: str, prov: provenance.Provenance,
-                jobs: Sequence[AnalysisJob], failures: Outcomes, durations: dict[str, float]) -> Path:
-    """Copy this shard's training metrics and analyses (no weights) beside a manifest; return the directory."""
-    target = shard_dir(root, shard)
-    for rel in _small_files(jobs):
-        _copy_small(root, target, rel)
-    manifest = ShardManifest(shard[0], shard[1], profile.to_json(), source, prov, tuple(j.key for j in jobs),
-                             dict(failures.train), dict(failures.analysis), durations)
-    write_json(target / MANIFEST_FILE, manifest)
-    return target
-
-
-def _find_manifests(dirs: Sequence[Path]) -> list[Path]:
-    found: list[Path] = []
-    for d in dirs:
-        d = Path(d)
-        if (d / MANIFEST_FILE).is_file():
-            found.append(d)
-            continue
-        # a claims run directory holding shards/, or an --out directory holding claims run directories
-        inside = sorted(p.parent for pattern in (f"{SHARDS_DIR}/*/{MANIFEST_FILE}", f"*/{SHARDS_DIR}/*/{MANIFEST_FILE}")
-                        for p in d.glob(pattern))
-        if not inside:
-            raise ReproError(f"{d} holds no shard output ({MANIFEST_FILE}): pass the directories printed by "
-                             f"`repro claims --shard I/N`, the claims run directories holding shards/, or their "
-                             f"--out directories")
-        found += inside
-    return found
-
-
+# -- merging shards ---------------------------------------------------------------------------------------------------
 def merge_shards(dirs: Sequence[Path], out: Path, *, write_html: bool = True) -> int:
     """Merge the outputs of ``repro claims --shard i/n`` (all n of them) into one claims run under ``out``:
     claims.json and the report, exactly as an unsharded run would have written them. Returns the exit status."""

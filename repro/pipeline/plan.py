@@ -4,8 +4,8 @@ Every claim reads the same evidence, so a run's training, surfaces and Hessian a
 claims run directory (training runs under ``train/``, measurements under ``analysis/``), and each task's run is
 also the partner task's θ1′ for the cross-task direction δ2. Re-running the plan resumes or reuses everything.
 
-The plan runs in two phases of independent jobs (:mod:`claims.jobs`): all training runs, then all analyses (an
-analysis reads its partner's run). With several workers (:mod:`claims.distributed`) each takes its share of each
+The plan runs in two phases of independent jobs (:mod:`repro.pipeline.jobs`): all training runs, then all analyses (an
+analysis reads its partner's run). With several workers (:mod:`repro.pipeline.distributed`) each takes its share of each
 phase, with a barrier between the phases; with ``shard=(i, n)`` only shard i's analyses run, together with every
 training run they read.
 
@@ -20,7 +20,6 @@ memory) and interrupts stop the plan, because every other run would meet them to
 
 from __future__ import annotations
 
-import math
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -34,62 +33,13 @@ from repro.storage import from_json_dict, read_json
 from repro.training import TrainMetrics, TrainRun, run_dir_for, train
 
 from claims.analysis import RunAnalysis, analysis_path, analyze_run
-from claims.base import LEARNED_FRACTION_OF_CHANCE, Pair
-from claims.distributed import SINGLE, Workers
-from claims.jobs import AnalysisJob, TrainJob, deal, needed_training, plan_jobs, run_key
-from claims.progress import CostProgress
+from claims.base import Pair
+from claims.evidence import RunEvidence, pairs_of
+from repro.pipeline.distributed import SINGLE, Workers
+from repro.pipeline.jobs import AnalysisJob, TrainJob, deal, needed_training, plan_jobs, run_key
+from repro.pipeline.progress import CostProgress
 
 FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class RunEvidence:
-    """What the claims know about one arm of one (setting, task, seed)."""
-
-    setting: str
-    task: str
-    init: str
-    seed: int
-    run_dir: str
-    status: str  # complete / diverged / failed (training raised; metrics is an empty placeholder then)
-    metrics: TrainMetrics
-    analysis: RunAnalysis | None
-    overfit: TrainMetrics | None
-    overfit_run_dir: str | None
-    analysis_error: str = ""  # why there is no analysis of a completed run
-    overfit_error: str = ""  # why the extended-training run is missing
-
-    @property
-    def chance_loss(self) -> float:
-        return math.log(self.metrics.num_labels)
-
-    @property
-    def learned(self) -> bool:
-        return (self.status == "complete" and self.analysis is not None
-                and self.analysis.train_loss_theta1 <= LEARNED_FRACTION_OF_CHANCE * self.chance_loss)
-
-    @property
-    def error(self) -> str:
-        """Everything that failed for this arm ('' when nothing did)."""
-        parts = []
-        if self.status != "complete":
-            parts.append(f"training {self.status}: {self.metrics.message}")
-        if self.analysis_error:
-            parts.append(f"analysis failed: {self.analysis_error}")
-        if self.overfit_error:
-            parts.append(f"extended training failed: {self.overfit_error}")
-        return "; ".join(parts)
-
-    def learned_reason(self) -> str:
-        if self.status != "complete":
-            return f"{self.init} run {self.status}: {self.metrics.message}"
-        if self.analysis is None:
-            if self.analysis_error:
-                return f"{self.init} run analysis failed: {self.analysis_error}"
-            return f"{self.init} run has no analysis"
-        return (f"{self.init} training loss at θ1 {self.analysis.train_loss_theta1:.3f} > "
-                f"{LEARNED_FRACTION_OF_CHANCE} × ln({self.metrics.num_labels}) = "
-                f"{LEARNED_FRACTION_OF_CHANCE * self.chance_loss:.3f}")
 
 
 @dataclass(frozen=True)
@@ -224,15 +174,6 @@ def collect_evidence(jobs: Sequence[AnalysisJob], out: Path, failures: Outcomes)
             overfit_error=overfit_error,
         ))
     return tuple(evidence)
-
-
-def pairs_of(profile: Profile, evidence: Sequence[RunEvidence]) -> tuple[Pair, ...]:
-    by_key = {(e.setting, e.task, e.seed, e.init): e for e in evidence}
-    return tuple(
-        Pair(s.name, t, seed, by_key[s.name, t, seed, "pretrained"], by_key[s.name, t, seed, "scratch"])
-        for s in profile.settings for t in profile.tasks for seed in profile.seeds
-        if (s.name, t, seed, "pretrained") in by_key and (s.name, t, seed, "scratch") in by_key
-    )
 
 
 def resolve(profile: Profile, tasks: Sequence[str] | None, seeds: Sequence[int] | None) -> Profile:

@@ -1,0 +1,107 @@
+"""The records a claims run writes (``claims.json``) and reads back: what a reader's script, the report, the
+pipeline and the claims all share.
+
+These are plain frozen dataclasses with no science and no orchestration in them, so that every layer can depend on
+them and none on another for them: ``claims`` fills :class:`ClaimResult` s, the pipeline writes a
+:class:`ClaimsReport`, and the report (which reads saved results only) loads it with :func:`load_claims`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from repro import provenance
+from repro.storage import from_json_dict, read_json
+
+CLAIMS_FILE = "claims.json"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Summary of the paired effects of one comparison over a set of pairs."""
+
+    n: int
+    mean: float
+    sd: float
+    ci_low: float  # Student-t 95% interval of the mean
+    ci_high: float
+    positive: int  # how many effects are > 0
+    verdict: str
+    effects: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    name: str
+    description: str
+    primary: bool
+    min_effect: float
+    effect_unit: str
+    overall: Stat  # pooled over all pairs (descriptive); its verdict is the per-task rule's, see combine_tasks
+    per_task: dict[str, Stat]
+    per_pair: tuple[dict[str, Any], ...]  # task, seed, effect, and the raw values of each arm
+    excluded: tuple[str, ...]  # pairs left out, with the reason
+
+
+@dataclass(frozen=True)
+class SettingResult:
+    setting: str
+    verdict: str
+    per_task: dict[str, str]
+    comparisons: tuple[ComparisonResult, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    id: str
+    section: str
+    statement: str
+    verdict: str
+    settings: tuple[SettingResult, ...]
+    per_task: dict[str, str]
+    reason: str
+    thresholds: dict[str, float]
+    rationale: str = ""  # the claim module's docstring: how it is measured and why the thresholds
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    setting: str
+    task: str
+    init: str
+    seed: int
+    run_dir: str  # relative to the claims directory
+    analysis: str | None
+    status: str  # complete / diverged / failed
+    learned: bool
+    train_loss_theta1: float | None
+    dev_accuracy: float
+    total_steps: int
+    wall_seconds: float
+    overfit_run_dir: str | None
+    error: str = ""  # what failed for this run (training, analysis, extended training); retried on the next run
+
+
+@dataclass(frozen=True)
+class ClaimsReport:
+    profile: dict[str, Any]
+    provenance: provenance.Provenance
+    data_source: str
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...]
+    settings: tuple[str, ...]
+    verdict: str
+    claims: tuple[ClaimResult, ...]
+    runs: tuple[RunSummary, ...]
+    durations: dict[str, float]
+    learned_fraction_of_chance: float
+
+
+def load_claims(path: Path) -> ClaimsReport:
+    path = Path(path)
+    if path.is_dir():
+        path = path / CLAIMS_FILE
+    return from_json_dict(ClaimsReport, read_json(path))
