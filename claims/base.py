@@ -3,8 +3,10 @@
 A claim is a registered object with the paper's section and statement and a list of :class:`Comparison` s. Each
 comparison extracts one number per (task, seed) pair of runs -- an *effect*, oriented so that a positive value
 agrees with the paper -- and states the minimum effect that counts as "the paper's claim holds" (``min_effect``),
-justified from the paper's wording in the claim module. Thresholds are module constants, fixed before any result
-was seen.
+justified from the paper's wording in the claim module. Thresholds are module constants; each comparison's
+``registered`` field says when its measure and threshold were fixed relative to the verdict runs whose results had
+been seen (most with the first claims code, before any run; some after the first cpu run, in 3b532e2; issue 27's
+after the second cpu run and before any standard run).
 
 Statistics (why Student's t): a profile has 3 seeds per task, so an interval of the mean effect rests on n = 3
 paired values (6 when two tasks are pooled). The percentile bootstrap undercovers badly at that n (simulated
@@ -57,6 +59,11 @@ __all__ = [  # the result records live in repro.results (below claims, the pipel
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not_reproduced", "inconclusive"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+# A comparison whose paired effects are all the same number (zero variance: e.g. a measure saturated at 1 in every
+# arm) has a degenerate interval [m, m] that would claim certainty from nothing; it is "undecidable", not a verdict.
+# Claims and settings combine it like "inconclusive" (it can never make a claim reproduced or not reproduced).
+UNDECIDABLE = "undecidable"
+STAT_VERDICTS = (*VERDICTS, UNDECIDABLE)
 CONFIDENCE = 0.95
 # Generalisation precondition: dev accuracy above the majority-class rate, one-sided exact binomial test at this
 # level (Bonferroni-corrected when the best of several evaluations is used). A model at the majority rate has not
@@ -96,6 +103,9 @@ class Comparison:
     values: Callable[[Pair], dict[str, float]] | None = field(default=None, repr=False, compare=False)
     # further preconditions: each returns None when the pair qualifies, else the reason it is excluded
     requires: tuple[Callable[[Pair], str | None], ...] = field(default=(), repr=False, compare=False)
+    # when the measure and its threshold were fixed, relative to the verdict runs whose results had been seen
+    # (commit, date, what had been seen); see claims.base.REGISTERED_*
+    registered: str = ""
 
 
 def t_interval(x: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -125,20 +135,26 @@ def decide(mean: float, ci_low: float, ci_high: float, min_effect: float) -> str
     return INCONCLUSIVE
 
 
-def summarize(effects: Sequence[float], min_effect: float) -> Stat:
-    """Mean, sd, Student-t 95% interval and verdict of the finite values in ``effects``."""
+def summarize(effects: Sequence[float], min_effect: float, bounds: int = 0) -> Stat:
+    """Mean, sd, Student-t 95% interval and verdict of the finite values in ``effects`` (``bounds`` of which are
+    censored bounds, see claims.effects.Bound; recorded, they enter like any value)."""
     e = [float(v) for v in effects if math.isfinite(v)]
     pos = sum(v > 0 for v in e)
     if len(e) < 2:
         m = float(np.mean(e)) if e else float("nan")
-        return Stat(len(e), m, float("nan"), float("nan"), float("nan"), pos, INCONCLUSIVE, tuple(e))
-    lo, hi = t_interval(e)
+        return Stat(len(e), m, float("nan"), float("nan"), float("nan"), pos, INCONCLUSIVE, tuple(e), bounds=bounds)
     mean = float(np.mean(e))
-    return Stat(len(e), mean, float(np.std(e, ddof=1)), lo, hi, pos, decide(mean, lo, hi, min_effect), tuple(e))
+    if all(v == e[0] for v in e):
+        return Stat(len(e), mean, 0.0, float("nan"), float("nan"), pos, UNDECIDABLE, tuple(e), bounds=bounds,
+                    note=f"constant: every pair's effect is {e[0]:.6g} (zero variance; no interval)")
+    lo, hi = t_interval(e)
+    return Stat(len(e), mean, float(np.std(e, ddof=1)), lo, hi, pos, decide(mean, lo, hi, min_effect), tuple(e),
+                bounds=bounds)
 
 
 def combine(verdicts: Sequence[str]) -> str:
-    """All reproduced -> reproduced; any not reproduced -> not reproduced; else inconclusive."""
+    """All reproduced -> reproduced; any not reproduced -> not reproduced; else inconclusive (undecidable
+    comparisons count as inconclusive)."""
     if not verdicts:
         return INCONCLUSIVE
     if any(v == NOT_REPRODUCED for v in verdicts):
@@ -149,8 +165,12 @@ def combine(verdicts: Sequence[str]) -> str:
 
 
 def combine_tasks(per_task: dict[str, Stat]) -> str:
-    """A comparison's verdict across tasks: it must hold in every task (see the module docstring)."""
-    return combine([s.verdict for s in per_task.values()])
+    """A comparison's verdict across tasks: it must hold in every task (see the module docstring); undecidable
+    when it is undecidable in every task."""
+    verdicts = [s.verdict for s in per_task.values()]
+    if verdicts and all(v == UNDECIDABLE for v in verdicts):
+        return UNDECIDABLE
+    return combine(verdicts)
 
 
 def generalization_p_value(accuracy: float, n: int, majority_rate: float) -> float:
@@ -179,6 +199,14 @@ class Claim:
     def thresholds(self) -> dict[str, float]:
         return {c.name: c.min_effect for c in self.comparisons}
 
+
+# When comparisons were registered (from the repository history; README "When each threshold was set"). The first
+# claims code (1a2c654) preceded every verdict run; 3b532e2 came after the first cpu run's results had been seen
+# (reports/cpu-2026-11-26) and before the second (reports/cpu); issue 27's changes came after the second cpu run and
+# before any run of the standard profile.
+REGISTERED_FIRST = "1a2c654, 2026-11-26: before any verdict run"
+REGISTERED_ISSUE9 = "3b532e2, 2026-11-27: after the first cpu run's results were seen, before the second cpu run"
+REGISTERED_ISSUE27 = "issue 27, 2026-12-04: after the second cpu run's results were seen, before any standard run"
 
 CLAIMS: Registry[Claim] = Registry("claim")
 

@@ -1,10 +1,19 @@
 """Small helpers that turn run evidence into the numbers the claims compare.
 
 A helper raises ``ValueError`` with the reason when its number is not a valid measurement -- a Lanczos run that did
-not converge, a trace whose standard error is too large to resolve the claim's threshold, a width or area that is
-censored by the edge of the grid -- and the pair is then excluded from the comparison with that reason
-(:func:`claims.evaluate.evaluate_comparison`). Censored values are excluded rather than used as bounds, because a
-t-interval cannot use a bound; when many are censored the report says so and the grid should be extended.
+not converge, a trace whose standard error is too large to resolve the claim's threshold -- and the pair is then
+excluded from the comparison with that reason (:func:`claims.evaluate.evaluate_comparison`).
+
+Censored widths and areas are *bounds*, not failures (issue 27, registered before the standard profile's first
+run). A flat region that reaches the edge of the grid is at least as wide as the grid shows: its width is a lower
+bound. Excluding such pairs hid contrary evidence (in the 2026-11-27 cpu run the scratch arm's random-direction width
+was censored in 12/12 pairs, and the log ratio pretrained/scratch was already at most −0.48 to −1.15 in each, i.e.
+against the paper). So a log ratio of two widths uses the bound where one side is censored
+(:func:`bounded_log_ratio`): a censored numerator makes the ratio a lower bound, a censored denominator an upper
+bound. A pair counts, with the bound as its value (:class:`Bound`), when the bound already decides the sign of the
+effect (a lower bound above 0, an upper bound below 0); it is excluded, with the reason, when the bound cannot
+decide the sign or when both sides are censored. Using the bound moves that pair's effect towards 0, so it can only
+make a verdict in the bound's direction harder to reach, never easier.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from typing import NamedTuple
 
 from repro.metrics import basin_area, flatness_width, monotonicity, trajectory_straightness
 
@@ -24,6 +35,51 @@ LOSS_FLOOR = 1e-4  # floor for log ratios of quantities that can reach ~0 (losse
 # r ≤ 0.1 keeps that SE (0.14) below the threshold.
 MAX_TRACE_RELATIVE_SE = 0.1
 MIN_LAYERS_FOR_DEPTH_CORRELATION = 5  # fewer layers give a Spearman ρ with only a handful of possible values
+
+
+class Bound(float):
+    """An effect that is a censored *bound* on the true effect, not a measurement: ``side`` is "lower" (the true
+    effect is at least this) or "upper" (at most this). A float, so the statistics use it as the pair's value;
+    :func:`claims.evaluate.evaluate_comparison` records the side in the per-pair row."""
+
+    side: str
+
+    def __new__(cls, value: float, side: str) -> Bound:
+        if side not in ("lower", "upper"):
+            raise ValueError(f"side must be 'lower' or 'upper', got {side!r}")
+        obj = super().__new__(cls, value)
+        obj.side = side
+        return obj
+
+
+class Measured(NamedTuple):
+    """A width or area and whether it is censored (then ``value`` is a lower bound on the true one)."""
+
+    value: float
+    censored: bool
+
+
+def bounded_log_ratio(num: Measured, den: Measured, what: str = "") -> float:
+    """log(num / den), or a :class:`Bound` of it when one side is censored and the bound decides the sign; raises
+    ValueError (the pair is excluded) when both are censored or the bound does not decide the sign."""
+    label = f"{what}: " if what else ""
+    if num.censored and den.censored:
+        raise ValueError(f"{label}both sides censored by the grid edge (≥ {num.value:.3g} and ≥ {den.value:.3g}): "
+                         "the ratio is undetermined")
+    r = log_ratio(num.value, den.value)
+    if not math.isfinite(r):
+        raise ValueError(f"{label}log ratio undefined ({num.value:.3g} / {den.value:.3g})")
+    if num.censored:  # true num ≥ value: the ratio is at least r
+        if r > 0:
+            return Bound(r, "lower")
+        raise ValueError(f"{label}numerator censored (≥ {num.value:.3g}); its bound, log ratio ≥ {r:+.3g}, does not "
+                         "decide the sign")
+    if den.censored:  # true den ≥ value: the ratio is at most r
+        if r < 0:
+            return Bound(r, "upper")
+        raise ValueError(f"{label}denominator censored (≥ {den.value:.3g}); its bound, log ratio ≤ {r:+.3g}, does "
+                         "not decide the sign")
+    return r
 
 
 def per_arm(fn):  # noqa: ANN001, ANN201
@@ -54,16 +110,29 @@ def lambda_max(ev) -> float:  # noqa: ANN001
     return _converged(ev.analysis.hessian, f"{ev.init} λ_max at θ1")
 
 
-def matched_lambda_max(ev) -> float:  # noqa: ANN001
-    """λ_max where the trajectory first reaches the matched training-loss level (claims.analysis)."""
-    m = ev.analysis.matched
+def _matched(ev, level: str):  # noqa: ANN001, ANN202
+    if level == "half":
+        return ev.analysis.matched
+    if level == "learned":
+        m = ev.analysis.matched_learned
+        if m is None:
+            raise ValueError(f"{ev.init}: no λ_max at the learned level (analysis version "
+                             f"{ev.analysis.version} predates it; rerun the analysis)")
+        return m
+    raise ValueError(f"unknown matched level {level!r}")
+
+
+def matched_lambda_max(ev, level: str = "half") -> float:  # noqa: ANN001
+    """λ_max where the trajectory first reaches a matched training-loss level (claims.analysis): ``"learned"``
+    (0.75 ln C, the learned precondition's level: every learned arm reaches it by θ1) or ``"half"`` (0.5 ln C)."""
+    m = _matched(ev, level)
     if not m.reached or m.hessian is None:
         raise ValueError(f"{ev.init} never reached the matched training loss {m.level:.3f} on its trajectory")
-    return _converged(m.hessian, f"{ev.init} λ_max at matched loss")
+    return _converged(m.hessian, f"{ev.init} λ_max at matched loss {m.level:.3f}")
 
 
-def matched_loss(ev) -> float:  # noqa: ANN001
-    m = ev.analysis.matched
+def matched_loss(ev, level: str = "half") -> float:  # noqa: ANN001
+    m = _matched(ev, level)
     return float(m.loss) if m.reached and m.loss is not None else float("nan")
 
 
@@ -75,30 +144,47 @@ def trace(ev) -> float:  # noqa: ANN001
     return float(t.estimate)
 
 
+def random_width_measured(ev) -> Measured:  # noqa: ANN001
+    """Mean width {L ≤ L_min + 0.1} over the filter-normalised random directions; censored when any direction's
+    flat region reaches the grid edge (the mean is then a lower bound)."""
+    widths = [flatness_width(c.alphas, c.values["train_loss"], eps=FLAT_EPS) for c in ev.analysis.random_curves]
+    if not widths:
+        raise ValueError(f"{ev.init}: no random-direction curves")
+    return Measured(float(np.mean([w.width for w in widths])), any(w.hit_boundary for w in widths))
+
+
 def random_width(ev) -> float:  # noqa: ANN001
-    widths = []
-    for c in ev.analysis.random_curves:
-        w = flatness_width(c.alphas, c.values["train_loss"], eps=FLAT_EPS)
-        if w.hit_boundary:
-            raise ValueError(f"{ev.init} random-direction width censored by the grid edge (≥ {w.width:.3g})")
-        widths.append(w.width)
-    return float(np.mean(widths))
+    """The mean random-direction width (a lower bound when censored; see random_width_measured)."""
+    return random_width_measured(ev).value
 
 
 def basin(ev):  # noqa: ANN001, ANN201
+    """The basin {L ≤ L_min + 0.1} of the 2D surface (``touches_boundary``: its area is a lower bound)."""
     s = ev.analysis.surface
     if s is None:
         raise ValueError("no 2D surface (needs a partner task for δ2)")
-    b = basin_area(s.alphas, s.betas, s.array("train_loss"), eps=FLAT_EPS)
-    if b.touches_boundary:
-        raise ValueError(f"{ev.init} basin censored by the grid edge (area ≥ {b.area:.3g})")
-    return b
+    return basin_area(s.alphas, s.betas, s.array("train_loss"), eps=FLAT_EPS)
+
+
+def basin_measured(ev) -> Measured:  # noqa: ANN001
+    b = basin(ev)
+    return Measured(float(b.area), bool(b.touches_boundary))
 
 
 def basin_area_scale_aware(ev) -> float:  # noqa: ANN001
     """Area in units of ‖θ1‖²: the paper's (α, β) area times ‖δ1‖·‖δ2‖ (δ2 is rescaled to ‖δ1‖)."""
     a = ev.analysis
     return basin(ev).area * (a.norm_delta1 / a.norm_theta1) ** 2
+
+
+def basin_scale_aware_measured(ev) -> Measured:  # noqa: ANN001
+    return Measured(basin_area_scale_aware(ev), bool(basin(ev).touches_boundary))
+
+
+def censored_flags(fn):  # noqa: ANN001, ANN201
+    """Per-arm "censored" flags of a Measured-valued helper, for the report's per-pair table."""
+    return lambda pair: {"censored pretrained": float(fn(pair.pretrained).censored),
+                         "censored scratch": float(fn(pair.scratch).censored)}
 
 
 def smoothed(losses: list[float], window: int) -> np.ndarray:
@@ -163,13 +249,16 @@ def curve_monotonicity(ev) -> float:  # noqa: ANN001
     return monotonicity(y[keep]).total_variation_ratio
 
 
-def group_width_normalized(ev, group: str) -> float:  # noqa: ANN001
-    """Width {L ≤ L_min + 0.1} along the filter-normalised δ1|group (claims.analysis); larger = flatter."""
+def group_width_measured(ev, group: str) -> Measured:  # noqa: ANN001
+    """Width {L ≤ L_min + 0.1} along the filter-normalised δ1|group (claims.analysis); larger = flatter.
+    Censored (a lower bound) when the flat region reaches the grid edge."""
     c = ev.analysis.layer_curves_normalized[group]
     w = flatness_width(c.alphas, c.values["train_loss"], eps=FLAT_EPS)
-    if w.hit_boundary:
-        raise ValueError(f"{group}-group width censored by the grid edge (≥ {w.width:.3g})")
-    return float(w.width)
+    return Measured(float(w.width), bool(w.hit_boundary))
+
+
+def group_width_normalized(ev, group: str) -> float:  # noqa: ANN001
+    return group_width_measured(ev, group).value
 
 
 def depth_correlation(ev) -> float:  # noqa: ANN001

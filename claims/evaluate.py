@@ -22,6 +22,7 @@ from claims.base import (
 def evaluate_comparison(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noqa: ANN001
     effects: list[float] = []
     tasks_of: list[str] = []
+    bound_of: list[bool] = []
     per_pair: list[dict] = []
     excluded: list[str] = []
     for p in pairs:
@@ -34,7 +35,9 @@ def evaluate_comparison(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noq
             excluded.append(f"{p.task}/seed{p.seed}: " + "; ".join(unmet))
             continue
         try:
-            e = float(comp.effect(p))
+            raw = comp.effect(p)
+            side = getattr(raw, "side", None)  # a censored bound (claims.effects.Bound) keeps its side
+            e = float(raw)
         except (KeyError, ValueError, ZeroDivisionError, AttributeError, TypeError) as err:
             excluded.append(f"{p.task}/seed{p.seed}: effect undefined ({err})")
             continue
@@ -43,21 +46,37 @@ def evaluate_comparison(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noq
             continue
         effects.append(e)
         tasks_of.append(p.task)
+        bound_of.append(side is not None)
         row = {"task": p.task, "seed": p.seed, "effect": e}
+        if side is not None:
+            row["bound"] = side
         if comp.values is not None:
             row.update(comp.values(p))
         per_pair.append(row)
     per_task = {
-        t: summarize([e for e, tt in zip(effects, tasks_of) if tt == t], comp.min_effect)
+        t: summarize([e for e, tt in zip(effects, tasks_of) if tt == t], comp.min_effect,
+                     bounds=sum(b for b, tt in zip(bound_of, tasks_of) if tt == t))
         for t in dict.fromkeys(p.task for p in pairs)
     }
     # pooled mean and interval describe all pairs; the verdict is the per-task rule (claims.base.combine_tasks)
-    overall = replace(summarize(effects, comp.min_effect), verdict=combine_tasks(per_task))
+    overall = replace(summarize(effects, comp.min_effect, bounds=sum(bound_of)), verdict=combine_tasks(per_task))
     return ComparisonResult(comp.name, comp.description, comp.primary, comp.min_effect, comp.effect_unit,
-                            overall, per_task, tuple(per_pair), tuple(excluded))
+                            overall, per_task, tuple(per_pair), tuple(excluded), comp.registered)
 
 
-def evaluate_claim(claim: Claim, pairs: Sequence[Pair]) -> ClaimResult:
+def in_scope(comp, generalization_tasks: Sequence[str] | None) -> tuple[str, ...] | None:  # noqa: ANN001
+    """The tasks ``comp`` is evaluated on: a profile may restrict the comparisons that need *both* arms to
+    generalise to the tasks where its pilot shows the scratch arm can (``Profile.generalization_tasks``,
+    registered before the run with its reason); None = every task."""
+    if generalization_tasks is None:
+        return None
+    both = any(getattr(r, "kind", "") == "generalization" and getattr(r, "arms", "") == "both" for r in comp.requires)
+    return tuple(generalization_tasks) if both else None
+
+
+def evaluate_claim(claim: Claim, pairs: Sequence[Pair],
+                   generalization_tasks: Sequence[str] | None = None) -> ClaimResult:
+    """Evaluate ``claim`` on ``pairs`` (every setting, task and seed of a plan); see claims.base for the rules."""
     settings = list(dict.fromkeys(p.setting for p in pairs))
     tasks = list(dict.fromkeys(p.task for p in pairs))
     results: list[SettingResult] = []
@@ -74,10 +93,17 @@ def evaluate_claim(claim: Claim, pairs: Sequence[Pair]) -> ClaimResult:
                                              "again"))
                 continue
             seen[key] = s
-        comps = tuple(evaluate_comparison(c, sp) for c in claim.comparisons)
+        comps = []
+        for c in claim.comparisons:
+            scope = in_scope(c, generalization_tasks)
+            if scope is None:
+                comps.append(evaluate_comparison(c, sp))
+            else:
+                comps.append(replace(evaluate_comparison(c, [p for p in sp if p.task in scope]), scope=scope))
+        comps = tuple(comps)
         prim = [c for c in comps if c.primary]
         verdict = combine([c.overall.verdict for c in prim])
-        per_task = {t: combine([c.per_task[t].verdict for c in prim]) for t in tasks}
+        per_task = {t: combine([c.per_task[t].verdict for c in prim if t in c.per_task]) for t in tasks}
         reason = "; ".join(_comparison_reason(c) for c in prim)
         results.append(SettingResult(s, verdict, per_task, comps, reason))
         counted.append(results[-1])

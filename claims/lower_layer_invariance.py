@@ -1,7 +1,8 @@
 """Claim 5 (§7): the lower layers of BERT change less during fine-tuning and are more transferable.
 
 Only the fine-tuned (pretrained) arm is examined, as in the paper; each (task, seed) run gives one paired
-comparison of its low and high layer groups (thirds of the depth). Thresholds (fixed before results): "change
+comparison of its low and high layer groups (thirds of the depth). Thresholds (with the first claims code,
+1a2c654, before any verdict run): "change
 less" and "flatter" are read as at least 25% (log ratio ≥ log 1.25). Rolling the low group back to its pretrained
 weights must cost at least 0.01 nats less training loss than rolling back the high group: the paper reports the
 low-layer rollback as nearly free and the high-layer one as harmful. The cost is measured on the training loss, as
@@ -12,7 +13,9 @@ Three primaries that do not share one signal: relative change ‖δ1|group‖/�
 *width* of the training loss along δ1|group after filter normalisation to θ1 (each row rescaled to the norm of the
 matching row of θ1), larger for the low group. The paper-unit layer curve (α in units of ‖δ1|group‖) is kept as a
 secondary measure: its α = −1 point is the rollback point and its unit is what relative change measures, so it
-repeats the other two primaries rather than adding evidence. The depth correlation needs at least 5 layers.
+repeats the other two primaries rather than adding evidence (it was demoted from primary in 3b532e2, after the
+first cpu run, where it had come out reproduced). The depth correlation needs at least 5 layers. A width censored
+by the grid edge counts as its bound when that decides the sign (claims.effects.bounded_log_ratio).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import math
 
 from claims import effects as fx
-from claims.base import Claim, Comparison, register
+from claims.base import REGISTERED_FIRST, REGISTERED_ISSUE9, Claim, Comparison, register
 
 MIN_LOG_RATIO = math.log(1.25)
 MIN_ROLLBACK_GAP = 0.01  # nats
@@ -51,29 +54,33 @@ CLAIM = register(Claim(
     comparisons=(
         Comparison("relative_change_high_vs_low", "‖θ1−θ0‖/‖θ0‖ of the high group over the low group (pretrained)",
                    lambda p: fx.log_ratio(_rc(p.pretrained, "high"), _rc(p.pretrained, "low")), MIN_LOG_RATIO,
-                   "log ratio high/low", arms=PRETRAINED_ONLY, values=_low_high(_rc)),
+                   "log ratio high/low", arms=PRETRAINED_ONLY, values=_low_high(_rc), registered=REGISTERED_FIRST),
         Comparison("rollback_cost_train", "training-loss increase when rolling a group back to θ0: high − low",
                    lambda p: _rb(p.pretrained, "high") - _rb(p.pretrained, "low"), MIN_ROLLBACK_GAP,
-                   "difference high − low (nats)", arms=PRETRAINED_ONLY, values=_low_high(_rb)),
+                   "difference high − low (nats)", arms=PRETRAINED_ONLY, values=_low_high(_rb),
+                   registered=REGISTERED_FIRST),
         Comparison("layer_width_normalized", "width {L ≤ L_min + 0.1} along δ1|group filter-normalised to θ1: low "
                    "over high (the low group flatter)",
-                   lambda p: fx.log_ratio(fx.group_width_normalized(p.pretrained, "low"),
-                                          fx.group_width_normalized(p.pretrained, "high")),
-                   MIN_LOG_RATIO, "log ratio low/high", arms=PRETRAINED_ONLY,
-                   values=_low_high(fx.group_width_normalized)),
+                   lambda p: fx.bounded_log_ratio(fx.group_width_measured(p.pretrained, "low"),
+                                                  fx.group_width_measured(p.pretrained, "high"), "layer-group width"),
+                   MIN_LOG_RATIO, "log ratio low/high", arms=PRETRAINED_ONLY, registered=REGISTERED_ISSUE9,
+                   values=lambda p: {**_low_high(fx.group_width_normalized)(p),
+                                     "censored low": float(fx.group_width_measured(p.pretrained, "low").censored),
+                                     "censored high": float(fx.group_width_measured(p.pretrained, "high").censored)}),
         Comparison("layer_surface_flatness", "mean training-loss rise along δ1|group in the paper's units, "
                    "α ∈ [−1, 1]: high over low (shares its signal with relative change and rollback)",
                    lambda p: fx.log_ratio(fx.group_curve_rise(p.pretrained, "high"),
                                           fx.group_curve_rise(p.pretrained, "low"), fx.LOSS_FLOOR),
                    MIN_LOG_RATIO, "log ratio high/low", primary=False, arms=PRETRAINED_ONLY,
-                   values=_low_high(fx.group_curve_rise)),
+                   values=_low_high(fx.group_curve_rise), registered=REGISTERED_FIRST + "; secondary since 3b532e2"),
         Comparison("rollback_cost_dev", "dev-loss increase when rolling back: high − low (reported; an overfit "
                    "model's dev loss can fall on rollback)",
                    lambda p: _rb(p.pretrained, "high", "dev") - _rb(p.pretrained, "low", "dev"), MIN_ROLLBACK_GAP,
                    "difference high − low (nats)", primary=False, arms=PRETRAINED_ONLY,
-                   values=_low_high(lambda e, g: _rb(e, g, "dev"))),
+                   values=_low_high(lambda e, g: _rb(e, g, "dev")), registered=REGISTERED_FIRST),
         Comparison("depth_correlation", "Spearman correlation of relative change with layer index (≥ 5 layers)",
                    lambda p: fx.depth_correlation(p.pretrained), MIN_DEPTH_CORRELATION, "Spearman ρ", primary=False,
-                   arms=PRETRAINED_ONLY, values=lambda p: {"rho": fx.depth_correlation(p.pretrained)}),
+                   arms=PRETRAINED_ONLY, values=lambda p: {"rho": fx.depth_correlation(p.pretrained)},
+                   registered=REGISTERED_FIRST + "; ≥ 5 layers since 3b532e2"),
     ),
 ))

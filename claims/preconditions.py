@@ -59,6 +59,7 @@ def both_generalized(point: str = "final") -> Precondition:
         return "; ".join(reasons) or None
 
     check.__doc__ = f"both arms generalised ({point})"
+    check.kind, check.point, check.arms = "generalization", point, "both"  # read by claims.decidability
     return check
 
 
@@ -70,4 +71,54 @@ def any_generalized(point: str = "final") -> Precondition:
         return "neither arm generalised: " + "; ".join(r for r in reasons if r)
 
     check.__doc__ = f"at least one arm generalised ({point})"
+    check.kind, check.point, check.arms = "generalization", point, "any"
+    return check
+
+
+# Convergence precondition (issue 27, registered 2026-12-04 before any standard run). The final training loss and
+# the straightness of the path compare where two runs *stopped*; when one arm stopped long before its optimum (in
+# the 2026-11-27 cpu run the pretrained arm's loss along θ0 → θ1 still fell past α = 1 in 12/12 arms, with ‖δ1‖
+# 1.5-1.7 against 4.6-6.0 for scratch), they compare stages of training, not the optima the paper talks about. An
+# arm has *converged* when continuing along its own update direction past θ1 (the 1D curve θ0 + αδ1 for α in
+# (1, curve_max]) lowers the training loss by at most MAX_LOSS_DROP_PAST_THETA1 below L(θ1): the same 0.05 nats as
+# the final-loss comparison's minimum gap (claims.easier_optimization.MIN_LOSS_GAP), since a larger fall means the
+# arm's final loss is not its converged level by more than the difference that comparison counts.
+MAX_LOSS_DROP_PAST_THETA1 = 0.05
+
+
+def loss_drop_past_theta1(ev) -> float:  # noqa: ANN001
+    """L(θ1) − min_{α > 1} L(θ0 + αδ1) on the analysis' fixed training subset (≤ 0 when the curve rises past θ1)."""
+    import numpy as np
+
+    c = ev.analysis.curve
+    a = np.asarray(c.alphas, dtype=np.float64)
+    y = np.asarray(c.values["train_loss"], dtype=np.float64)
+    beyond = a > 1.0 + 1e-9
+    if not beyond.any():
+        raise ValueError("the 1D curve has no point beyond θ1 (curve_max ≤ 1): convergence cannot be checked")
+    at1 = y[int(np.argmin(np.abs(a - 1.0)))]
+    return float(at1 - y[beyond].min())
+
+
+def convergence_reason(ev) -> str | None:  # noqa: ANN001
+    """None when the arm converged (see MAX_LOSS_DROP_PAST_THETA1), else why not."""
+    if ev.analysis is None:
+        return f"{ev.init} run has no analysis"
+    try:
+        drop = loss_drop_past_theta1(ev)
+    except ValueError as e:
+        return f"{ev.init}: {e}"
+    if drop <= MAX_LOSS_DROP_PAST_THETA1:
+        return None
+    return (f"{ev.init} had not converged: the training loss along θ0 → θ1 still falls {drop:.3f} nats past θ1 "
+            f"(> {MAX_LOSS_DROP_PAST_THETA1})")
+
+
+def both_converged() -> Precondition:
+    def check(pair: Pair) -> str | None:
+        reasons = [r for r in (convergence_reason(pair.pretrained), convergence_reason(pair.scratch)) if r]
+        return "; ".join(reasons) or None
+
+    check.__doc__ = "both arms converged (the loss does not keep falling past θ1)"
+    check.kind, check.point, check.arms = "convergence", "final", "both"
     return check

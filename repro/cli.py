@@ -182,6 +182,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     from repro.storage import dumps
 
     words = list(args.words)
+    if words[:1] == ["check"]:
+        return _check_profile(words[1:], args)
     if words[:1] == ["list"]:
         words = words[1:]
     elif words[:1] == ["show"]:
@@ -197,6 +199,28 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         for name, prof in PROFILES.items():
             print(f"{name:10s} {prof.model:20s} {prof.description}")
     return 0
+
+
+def _check_profile(words: list[str], args: argparse.Namespace) -> int:
+    """``repro profiles check NAME``: can every primary come out either way at this size (claims.decidability)?
+    Exit 0 when nothing fails, 1 when some primary cannot be decided (a finding, like a claim not reproduced)."""
+    from claims.decidability import check_profile, format_decidability
+    from repro.config import PROFILES
+    from repro.storage import write_json
+
+    if len(words) != 1:
+        raise ReproError(f"`repro profiles check` takes one profile name; known: {', '.join(PROFILES.names())}")
+    prof = PROFILES.get(words[0])
+    ref = Path(args.reference) if args.reference else None
+    if ref is not None and not (ref / "claims.json").is_file():
+        raise ReproError(f"--reference {ref}: no claims.json there; pass a claims run directory (e.g. "
+                         "tests/fixtures/golden/cpu)")
+    result = check_profile(prof, ref, data_dir=args.data_dir)
+    print(format_decidability(result))
+    if args.json:
+        write_json(Path(args.json), result)
+        print(f"decidability: {args.json}")
+    return 0 if result.passes else 1
 
 
 # repro.models.INITS, repeated so that building the parser (and `repro --help`) does not import torch; a test checks
@@ -264,10 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("profiles", help="list the profiles, or show one as JSON",
+    p = sub.add_parser("profiles", help="list the profiles, show one as JSON, or check that it can decide",
                        description="`repro profiles` lists the profiles; `repro profiles show NAME` (or `repro "
-                                   "profiles NAME`) prints one as JSON: the fields --set can override.")
-    p.add_argument("words", nargs="*", metavar="[show] NAME", help="profile to show")
+                                   "profiles NAME`) prints one as JSON: the fields --set can override. `repro "
+                                   "profiles check NAME [--reference RUN_DIR]` says, for each primary comparison, "
+                                   "whether it can come out either way at this size (exit 1 when one cannot).")
+    p.add_argument("words", nargs="*", metavar="[show|check] NAME", help="profile to show or check")
+    p.add_argument("--reference", default=None, metavar="RUN_DIR",
+                   help="check: a claims run directory whose per-pair spread and exclusions predict this profile's "
+                        "(e.g. tests/fixtures/golden/cpu)")
+    p.add_argument("--data-dir", default=None, help="check: local GLUE copy, for the dev majority rates "
+                                                     "(default $REPRO_DATA_DIR)")
+    p.add_argument("--json", default=None, metavar="FILE", help="check: also write the checks as JSON")
     p.set_defaults(func=cmd_profiles)
     return parser
 

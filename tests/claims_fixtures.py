@@ -69,25 +69,27 @@ def _evidence(init: str, task: str, seed: int, good: bool, k: float, *, learned:
     overfit = TrainMetrics("complete", 60, 6, train_loss, [1e-3] * 60, [1.0] * 60, evals, [0, 60], 1.0, 256,
                            NUM_DEV, 2)
 
-    g = np.linspace(-1, 1, 7)
+    g = np.linspace(-1, 1, 21)  # fine enough that the seeds' noise moves the basin's area (else it is constant)
     A, B = np.meshgrid(g, g, indexing="ij")
     curv = 0.15 * b * b * noise()  # basin radius sqrt(0.1 / curv): 0.82 (good) inside the grid
     tl = loss_final + curv * (A**2 + B**2)
     # dev error: a monotone function of the training loss for the good arm; the bad arm's dev-error minimum sits
     # away from the training-loss minimum (lower correlation, a gap and a distance between the minima)
-    shift = 0.0 if good else 0.5
-    de = 0.2 + 0.05 * (tl - tl.min()) / np.ptp(tl) + (0.0 if good else 0.08 * ((A - shift) ** 2 - A**2))
+    shift = 0.0 if good else 0.5 + 0.1 * rng.normal()  # the bad arm's minima apart by a seed-dependent distance
+    de = (0.2 + 0.05 * (tl - tl.min()) / np.ptp(tl) if good
+          else 0.2 + 0.15 * ((A - shift) ** 2 + B**2))  # the bad arm's dev-error bowl sits at (shift, 0)
     de = de + 1e-4 * rng.normal(size=de.shape)  # break ties
     surface = SurfaceResult(tuple(g), tuple(g), {"train_loss": tuple(map(tuple, tl)),
                                                  "dev_error": tuple(map(tuple, de)),
                                                  "train_acc": tuple(map(tuple, 1 - de)),
                                                  "dev_loss": tuple(map(tuple, tl))}, _D, _D, 0.0, 10)
     t = np.linspace(0, 1, 5)
-    zig = (0.0 if good else 0.3 * (k - 1)) * np.array([0, 1, -1, 1, 0])
+    zig = (0.0 if good else 0.3 * (k - 1) * noise()) * np.array([0, 1, -1, 1, 0])
     projection = TrajectoryProjection(tuple(-1 + t), tuple(zig), (0.0,) * 5, (0.0,) * 5, (0, 15, 30, 45, 60))
     straight = (0.8 if good else 0.8 - 0.15 * (k - 1)) * noise()
     ca = np.union1d(np.linspace(-0.25, 1.5, 15), [0.0, 1.0])
-    bump = 0.0 if good else 0.1 * (k - 1) * np.sin(12 * ca)
+    # the bad arm's curve is bumpy before θ1; both arms' curves rise past θ1 (converged: claims.preconditions)
+    bump = 0.0 if good else 0.1 * (k - 1) * np.sin(12 * ca) * (ca < 1)
     curve = _curve(ca, loss_final + math.log(2) * (1 - ca) ** 2 + bump)
     ra = np.linspace(-1, 1, 11)
     random_curves = tuple(_curve(ra, loss_final + 0.15 * b * b * noise() * ra**2) for _ in range(2))
@@ -102,7 +104,7 @@ def _evidence(init: str, task: str, seed: int, good: bool, k: float, *, learned:
     layer_norm = {"low": _curve(ra, loss_final + 0.15 * lo_f**2 * ra**2),
                   "middle": _curve(ra, loss_final + 0.3 * ra**2),
                   "high": _curve(ra, loss_final + 0.15 * hi_f**2 * noise() * ra**2)}
-    per_layer = np.linspace(lo_f, hi_f, 6) * 0.01
+    per_layer = np.linspace(lo_f, hi_f, 6) * 0.01 * np.exp(rng.normal(0, 0.15, 6))  # neighbours swap sometimes
     rel = {"low": 0.01 * lo_f, "middle": 0.01 * (lo_f + hi_f) / 2, "high": 0.01 * hi_f * noise(),
            "embeddings": 0.005, **{f"layer.{i}": float(v) for i, v in enumerate(per_layer)}}
     rb = {g_: RollbackResult(g_, loss_final, loss_final + inc, 0.9, 0.9)
@@ -123,6 +125,8 @@ def _evidence(init: str, task: str, seed: int, good: bool, k: float, *, learned:
         matched=MatchedCurvature(0.35, True, 0, 20, 0.5, 0.35,
                                  EigenResult((2 * lam,), (1e-4,), True, 10, 1e-3, "lanczos", 0)),
         dev_majority_rate=MAJORITY, num_dev=NUM_DEV,
+        matched_learned=MatchedCurvature(0.52, True, 0, 20, 0.3, 0.52,
+                                         EigenResult((1.5 * lam,), (1e-4,), True, 10, 1e-3, "lanczos", 0)),
     )
     return RunEvidence(setting, task, init, seed, f"/runs/{task}-{init}-{seed}", "complete", metrics, analysis,
                        overfit, f"/runs/of-{task}-{init}-{seed}")

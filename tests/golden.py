@@ -54,7 +54,8 @@ def rebuild_pairs(root: Path):  # noqa: ANN201
     profile = Profile.from_json(read_json(root / "profile.json"))
     report = load_claims(root)
     _, jobs = plan_jobs(profile, report.data_source)
-    evidence = collect_evidence(jobs, root, Outcomes({}, {}))
+    # a committed run keeps the analysis version it was measured with (measures it predates are excluded)
+    evidence = collect_evidence(jobs, root, Outcomes({}, {}), analysis_versions=(2, 3))
     return profile, report, pairs_of(profile, evidence)
 
 
@@ -67,8 +68,8 @@ def reevaluate(root: Path) -> Path:
     from claims.evaluate import evaluate_claim
     from repro.storage import write_json
 
-    _, report, pairs = rebuild_pairs(root)
-    claims = tuple(evaluate_claim(CLAIMS.get(c.id), pairs) for c in report.claims)
+    profile, report, pairs = rebuild_pairs(root)
+    claims = tuple(evaluate_claim(CLAIMS.get(c.id), pairs, profile.generalization_tasks) for c in report.claims)
     write_json(root / "claims.json", dataclasses.replace(report, claims=claims))
     return root / "claims.json"
 

@@ -223,6 +223,14 @@ def _check_analysis(a: RunAnalysis, run: TrainRun, partner: TrainRun, setting: s
     assert m.reached == (min(losses) <= m.level)
     if not m.reached:
         assert (m.step_before, m.step_after, m.t, m.loss, m.hessian) == (None,) * 5
+    # ... and at the learned level 0.75 ln C (issue 27): the same search at its own level
+    ml = a.matched_learned
+    assert ml is not None and ml.level == pytest.approx(0.75 * math.log(C), rel=1e-12) and ml.level > m.level
+    assert ml.reached == (min(losses) <= ml.level)
+    if ml.reached:
+        first = next(i for i, v in enumerate(losses) if v <= ml.level)
+        assert ml.step_after == a.trajectory_steps[first] and ml.loss <= ml.level
+        assert ml.hessian is not None and ml.hessian.eigenvalues
 
     # random filter-normalised directions around θ1
     r_alphas = tuple(float(x) for x in np.linspace(-ls.random_width_radius, ls.random_width_radius,

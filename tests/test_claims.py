@@ -13,6 +13,7 @@ from claims import CLAIMS
 from claims.base import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
+    UNDECIDABLE,
     REPRODUCED,
     VERDICTS,
     combine,
@@ -175,6 +176,9 @@ def test_combine() -> None:
 @given(st.lists(st.floats(min_value=-10, max_value=10), min_size=2, max_size=12), st.floats(0.01, 1.0))
 def test_summarize_verdict_matches_its_interval(effects: list[float], min_effect: float) -> None:
     s = summarize(effects, min_effect)
+    if all(e == effects[0] for e in effects):  # zero variance: no interval, no verdict
+        assert s.verdict == UNDECIDABLE and math.isnan(s.ci_low) and s.note.startswith("constant")
+        return
     assert s.verdict in VERDICTS
     assert s.ci_low <= s.mean + 1e-12 and s.mean <= s.ci_high + 1e-12
     if s.verdict == REPRODUCED:

@@ -205,7 +205,7 @@ def test_finish_exits_0_only_when_every_claim_is_reproduced(
     """The exit status a script or CI checks: 0 when every claim is reproduced, 1 otherwise, and the same overall
     verdict in claims.json."""
     claims = tuple(dataclasses.replace(c, verdict=v) for c, v in zip(golden.stored.claims, verdicts, strict=True))
-    monkeypatch.setattr("repro.pipeline.runner.evaluate_all", lambda plan: claims)
+    monkeypatch.setattr("repro.pipeline.runner.evaluate_all", lambda plan, *scope: claims)
     root = _copy_run(tmp_path / "run")
     assert finish(golden.profile, root, golden.jobs, Outcomes(), {}, time.perf_counter(), _prov("a"),
                   golden.source, False) == code

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -98,15 +98,18 @@ def _load_metrics(run_dir: Path) -> TrainMetrics | None:
     return from_json_dict(TrainMetrics, read_json(path)) if path.exists() else None
 
 
-def cached_analysis(out: Path, run_dir: Path, setting: str) -> RunAnalysis | None:
-    """The stored analysis of a run, when one of the current version exists (the same test analyze_run makes)."""
+def cached_analysis(out: Path, run_dir: Path, setting: str,
+                    versions: Container[int] | None = None) -> RunAnalysis | None:
+    """The stored analysis of a run, when one of the current version exists (the same test analyze_run makes), or
+    of one of ``versions`` (to judge a saved run of an older version, e.g. a golden fixture: the measures it
+    predates are then excluded with that reason, never recomputed)."""
     from claims.analysis import ANALYSIS_VERSION
 
     path = analysis_path(out, run_dir, setting)
     if not path.exists():
         return None
     data = read_json(path)
-    if data.get("version") != ANALYSIS_VERSION:
+    if data.get("version") not in (versions if versions is not None else (ANALYSIS_VERSION,)):
         return None
     return from_json_dict(RunAnalysis, data)
 
@@ -147,8 +150,10 @@ def _failed_metrics(task: str, reason: str) -> TrainMetrics:
                         num_labels=get_task(task).num_labels, message=reason)
 
 
-def collect_evidence(jobs: Sequence[AnalysisJob], out: Path, failures: Outcomes) -> tuple[RunEvidence, ...]:
-    """Assemble the evidence of ``jobs`` from what is on disk under ``out`` and the recorded failures."""
+def collect_evidence(jobs: Sequence[AnalysisJob], out: Path, failures: Outcomes,
+                     analysis_versions: Container[int] | None = None) -> tuple[RunEvidence, ...]:
+    """Assemble the evidence of ``jobs`` from what is on disk under ``out`` and the recorded failures (analyses of
+    the current version only, unless ``analysis_versions`` names others; see cached_analysis)."""
     evidence = []
     for job in jobs:
         run_dir = run_dir_for(out, job.run)
@@ -160,7 +165,7 @@ def collect_evidence(jobs: Sequence[AnalysisJob], out: Path, failures: Outcomes)
         if metrics.status == "complete":
             analysis_error = failures.analysis.get(job.key, "")
             if not analysis_error:
-                analysis = cached_analysis(out, run_dir, job.setting)
+                analysis = cached_analysis(out, run_dir, job.setting, analysis_versions)
                 if analysis is None:
                     analysis_error = "no stored analysis (the analysis did not run)"
         over_dir = run_dir_for(out, job.overfit)

@@ -77,8 +77,8 @@ def _unique_runs(plan: PlanResult) -> dict[str, float]:
     return runs
 
 
-def evaluate_all(plan: PlanResult) -> tuple[ClaimResult, ...]:
-    return tuple(evaluate_claim(CLAIMS.get(name), plan.pairs) for name in CLAIMS.names())
+def evaluate_all(plan: PlanResult, generalization_tasks: Sequence[str] | None = None) -> tuple[ClaimResult, ...]:
+    return tuple(evaluate_claim(CLAIMS.get(name), plan.pairs, generalization_tasks) for name in CLAIMS.names())
 
 
 def run_claims(
@@ -142,7 +142,7 @@ def finish(profile: Profile, root: Path, jobs: Sequence[AnalysisJob], failures: 
     plan = PlanResult(pairs_of(profile, evidence), evidence, durations.get("train_seconds", 0.0),
                       durations.get("analysis_seconds", 0.0), failures)
     t_eval = time.perf_counter()
-    results = evaluate_all(plan)
+    results = evaluate_all(plan, profile.generalization_tasks)
     durations = {**durations, "evaluation_seconds": time.perf_counter() - t_eval}
     verdict = REPRODUCED if all(r.verdict == REPRODUCED for r in results) else "not_all_reproduced"
 

@@ -28,8 +28,10 @@ class Stat:
     ci_low: float  # Student-t 95% interval of the mean
     ci_high: float
     positive: int  # how many effects are > 0
-    verdict: str
+    verdict: str  # reproduced / not_reproduced / inconclusive / undecidable (claims.base.STAT_VERDICTS)
     effects: tuple[float, ...] = ()
+    bounds: int = 0  # how many of the effects are censored bounds, not measured values (claims.effects.Bound)
+    note: str = ""  # why there is no interval, when that is not just "fewer than 2 pairs"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class ComparisonResult:
     per_task: dict[str, Stat]
     per_pair: tuple[dict[str, Any], ...]  # task, seed, effect, and the raw values of each arm
     excluded: tuple[str, ...]  # pairs left out, with the reason
+    registered: str = ""  # when the measure and its threshold were fixed (commit, date, what had been seen)
+    scope: tuple[str, ...] = ()  # the tasks it was evaluated on, when the profile restricts it (else all)
 
 
 @dataclass(frozen=True)
