@@ -79,6 +79,7 @@ def lanczos(
     """
     if which not in ("LA", "LM"):  # before spending matvecs
         raise ValueError("which must be 'LA' (largest algebraic) or 'LM' (largest magnitude)")
+    _check_max_iter(max_iter)
     n = op.size
     k = min(k, n)
     m_max = min(max_iter, n)
@@ -136,6 +137,13 @@ def lanczos(
     )
 
 
+def _check_max_iter(max_iter: int) -> None:
+    """Zero iterations estimate nothing: refuse, rather than return a placeholder eigenvalue with no vector."""
+    if int(max_iter) < 1:
+        raise ValueError(f"max_iter must be at least 1 (got {max_iter}): with no iteration there is no estimate; "
+                         "pass max_iter >= 1")
+
+
 def tridiagonal_eigh(diagonal: list[float] | np.ndarray, off_diagonal: list[float] | np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (ascending) and orthonormal eigenvectors (columns) of a symmetric tridiagonal matrix, in float64.
@@ -187,6 +195,7 @@ def power_iteration(
     """PyHessian's method: power iteration with deflation (orthogonalise against found vectors), stopping when
     |λ_t − λ_{t−1}| / (|λ_{t−1}| + 1e-6) < tol. Finds largest-*magnitude* eigenvalues. The residual reported is
     that of the last iterate v with λ = vᵀHv (no extra matvec); ``converged`` means the stopping rule fired."""
+    _check_max_iter(max_iter)
     start_count = op.num_matvecs
     g = torch.Generator().manual_seed(int(seed))
     found: list[Tensor] = []
