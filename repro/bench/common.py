@@ -143,6 +143,13 @@ def describe_bench(result: dict[str, Any]) -> list[str]:
         else:
             lines.append("  loss-landscapes (PyPI): not run")
     elif result.get("benchmark") == "curvature":
+        if result.get("equal_tolerance"):
+            lines.append("  equal tolerance = " + result["equal_tolerance"])
+        pp = result.get("per_product") or {}
+        if "pyhessian_over_ours" in pp:
+            lines.append(f"  one Hessian-vector product (kept graph, best of the interleaved runs): ours {pp['ours_s']:.3f} s, PyHessian "
+                         f"{pp['pyhessian_s']:.3f} s; PyHessian / ours = {pp['pyhessian_over_ours']:.2f} (above 1 = "
+                         "ours is faster)")
         for key in [k for k in result if k == "lambda_max" or k.startswith("top")]:
             entry = result[key]
             ours = entry.get("ours_lanczos", {})
@@ -160,4 +167,31 @@ def describe_bench(result: dict[str, Any]) -> list[str]:
                              "(above 1 = ours needs fewer); compare them with the residuals, not alone")
             else:
                 lines.append("    " + (_unavailable(ph, "PyHessian") or "PyHessian: not run"))
+            strict = entry.get("ours_lanczos_residual_rule")
+            if strict:
+                s_res = max(strict.get("rel_residuals") or [float("nan")])
+                ratio = entry.get("speedup_time_residual_rule")
+                lines.append(f"    ours with its residual rule: {strict.get('hvps')} products in "
+                             f"{strict.get('seconds', float('nan')):.2f} s, worst relative residual {s_res:.1e}"
+                             + (f"; time ratio PyHessian / ours = {ratio:.2f}" if ratio is not None else ""))
+        fd = result.get("finite_difference")
+        if fd:
+            err = fd.get("relative_error", {})
+            sec = fd.get("seconds_per_product", {})
+            speed = fd.get("speed_over_exact_kept_graph", {})
+            for label, e in err.items():
+                lines.append(f"  {label.replace('_', ' ')} product (step {fd.get('fd_step', float('nan')):.1e}, "
+                             f"{fd.get('dtype')}): relative error "
+                             + ", ".join(f"{d.replace('_', ' ')} {x:.1e}" for d, x in e.items())
+                             + f"; {sec.get(label, float('nan')):.3f} s per product = "
+                             f"{speed.get(label, float('nan')):.2f}x the exact product's speed (kept graph)")
+            if "exact_fresh_graph" in sec:
+                lines.append(f"  exact product building its graph each time (several batches): "
+                             f"{sec['exact_fresh_graph']:.3f} s ({speed.get('exact_fresh_graph', float('nan')):.2f}x)")
+            lm = fd.get("lambda_max")
+            if lm:
+                lines.append(f"  λ_max by Lanczos on the {lm.get('operator', '').replace('_', ' ')} operator: "
+                             f"{lm.get('finite_difference', float('nan')):.5g} vs exact {lm.get('exact', float('nan')):.5g}"
+                             f" (relative difference {lm.get('relative_difference', float('nan')):.1e}), "
+                             f"{lm.get('hvps')} products in {lm.get('seconds', float('nan')):.2f} s")
     return lines

@@ -50,11 +50,23 @@ def hutchinson_trace(op: Operator, num_samples: int = 100, *, seed: int = 0) -> 
 def hutchpp_trace(op: Operator, num_matvecs: int = 99, *, seed: int = 0) -> TraceResult:
     """Hutch++: tr(QᵀHQ) for an orthonormal sketch Q of H·S, plus Hutchinson on (I−QQᵀ)H(I−QQᵀ).
 
-    Uses ``num_matvecs`` matvecs split in thirds (sketch, exact part, residual probes). The standard error covers
-    the residual Hutchinson part only (the sketched part is exact)."""
-    m = max(3, num_matvecs // 3)
-    g = torch.Generator().manual_seed(int(seed))
+    Uses ``num_matvecs`` matvecs split in thirds, m = max(3, num_matvecs // 3) each (sketch, exact part, residual
+    probes): 3m matvecs, so a budget under 9 still spends 9. The standard error covers the residual Hutchinson part
+    only (the sketched part is exact).
+
+    An operator no larger than those 3m matvecs (``op.size <= 3m``) gets its exact trace instead: Σ eᵢᵀHeᵢ over
+    the standard basis, ``op.size`` matvecs (never more than 3m), stderr 0, ``method="exact"``,
+    ``num_samples = op.size``. Why: with size ≤ m the sketch is a basis of the whole space (its exact part alone is
+    the trace) and the last third are probes projected to zero; with m < size ≤ 3m the n basis vectors cost no more
+    than Hutch++ and leave no error.
+    """
     start = op.num_matvecs
+    m = max(3, num_matvecs // 3)
+    if op.size <= 3 * m:
+        eye = torch.eye(op.size, dtype=torch.float64)
+        total = sum(float(op.matvec(eye[i].to(device=op.device, dtype=op.dtype)).double()[i]) for i in range(op.size))
+        return TraceResult(total, 0.0, op.size, op.num_matvecs - start, "exact", int(seed))
+    g = torch.Generator().manual_seed(int(seed))
     S = _rademacher(op.size, g, op, m)
     HS = torch.stack([op.matvec(S[:, i]) for i in range(m)], dim=1)
     Q, _ = torch.linalg.qr(HS.double())

@@ -117,7 +117,7 @@ def test_hutchpp_is_the_sketch_trace_plus_the_deflated_probe_mean() -> None:
     """Hutch++ with budget 3m: m ±1 sketch probes S, then the m columns of an orthonormal basis Q of A·S (exact part
     tr(QᵀAQ)), then m probes projected off Q. estimate = Σ qᵢᵀAqᵢ + mean(zᵀAz) and stderr = sd(zᵀAz, ddof=1)/√m over
     the probes it used, to float64 precision; the matvec count is this call's own; the default seed is 0."""
-    n, m = 10, 4
+    n, m = 14, 4  # n > 3m: below that the trace is computed exactly (test_curvature_small_fixes.py)
     A = _sym(n, 3)
     op, spy = _spied(A)
     op.matvec(torch.ones(n, dtype=torch.float64))
@@ -139,13 +139,14 @@ def test_hutchpp_is_the_sketch_trace_plus_the_deflated_probe_mean() -> None:
     assert t.estimate == pytest.approx(exact + float(q.mean()), rel=1e-13)
     assert t.stderr == pytest.approx(float(np.std(q, ddof=1)) / math.sqrt(m), rel=1e-12)
     assert (t.num_samples, t.num_matvecs, t.method, t.seed) == (m, 3 * m, "hutch++", 7)
-    d = hutchpp_trace(LambdaOperator(_sym(40, 3)))  # 40 > 33: the sketch basis has all 33 columns
+    d = hutchpp_trace(LambdaOperator(_sym(100, 3)))  # 100 > 99: Hutch++ proper, the sketch basis has 33 columns
     assert (d.num_samples, d.num_matvecs, d.seed) == (33, 99, 0)
 
 
 def test_hutchpp_uses_at_least_three_probes_per_stage() -> None:
-    """A budget under 9 matvecs still sketches with 3 columns (and so spends 9); a budget of 9 spends exactly 9."""
-    A = _sym(8, 4)
+    """A budget under 9 matvecs still sketches with 3 columns (and so spends 9); a budget of 9 spends exactly 9
+    (on a 13-dimensional operator: larger than the 3m = 12 matvecs of the largest budget here)."""
+    A = _sym(13, 4)
     for budget in (2, 9):
         t = hutchpp_trace(LambdaOperator(A), num_matvecs=budget, seed=0)
         assert (t.num_samples, t.num_matvecs) == (3, 9)

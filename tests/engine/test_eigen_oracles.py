@@ -13,7 +13,6 @@ stopping rule matter.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import cache
 
@@ -304,10 +303,12 @@ def test_power_iteration_keeps_a_float32_operators_dtype_through_deflation() -> 
 
 
 def test_power_iteration_with_no_iterations_estimates_nothing() -> None:
-    """``max_iter=0``: no products, not converged, and a residual that is NaN (there is no iterate to measure)."""
-    r = power_iteration(LambdaOperator(torch.eye(3, dtype=torch.float64)), k=1, max_iter=0, seed=0)
-    assert r.num_matvecs == 0 and r.converged is False
-    assert isinstance(r.eigenvalues[0], float) and isinstance(r.residuals[0], float) and math.isnan(r.residuals[0])
+    """``max_iter=0``: nothing is estimated, so it is refused (issue 19) before any product, instead of returning a
+    placeholder eigenvalue 0.0 with a NaN residual and no vector."""
+    op = LambdaOperator(torch.eye(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="max_iter must be at least 1"):
+        power_iteration(op, k=1, max_iter=0, seed=0)
+    assert op.num_matvecs == 0
 
 
 def test_power_iteration_without_convergence_returns_the_vector_its_numbers_describe() -> None:

@@ -1,0 +1,186 @@
+"""What one Hessian-vector product costs, ours against PyHessian's, and the finite-difference product's error and
+speed against the exact one -- the per-product half of the curvature benchmark (:mod:`repro.bench.curvature`).
+
+Every figure is the best (and the median) of ``repeats`` products measured after one untimed warm-up product, with
+the contestants interleaved (ours, theirs, ours, theirs, ...), so neither pays the process's one-time costs (the
+first forward pass allocates and initialises the CPU kernels: on this project's 2-core machine that made the first
+timed solver look 3x slower per product) nor a neighbour's load burst alone. The best of identical runs is the
+least disturbed one on a shared machine (other processes only add time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from repro.curvature import HessianOperator, lanczos
+from repro.landscape.params import ParamVector
+
+
+class HFWrapper(nn.Module):
+    """PyHessian calls ``model(inputs)`` with one tensor: stack ids/mask/types and unpack here."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(input_ids=x[0], attention_mask=x[1], token_type_ids=x[2]).logits
+
+
+@contextlib.contextmanager
+def pyhessian_session(model: nn.Module, names: Sequence[str]) -> Iterator[Any]:
+    """The ``pyhessian`` module with only ``names`` requiring grad; requires_grad flags and the ``.grad`` graphs
+    PyHessian leaves behind are restored/cleared afterwards, and its reference-cycle warning is silenced. Raises
+    ImportError when PyHessian is not installed."""
+    import pyhessian  # noqa: F401  (ImportError here, before anything is changed)
+
+    keep = set(names)
+    saved = [(p, p.requires_grad) for p in model.parameters()]
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in keep)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield sys.modules["pyhessian.hessian"]
+    finally:
+        for p, r in saved:
+            p.requires_grad_(r)
+            p.grad = None
+
+
+def stacked_inputs(batch: dict[str, Tensor]) -> Tensor:
+    return torch.stack([batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]])
+
+
+def seconds_of(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        sync()
+        t = time.perf_counter()
+        fn()
+        sync()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def _sync(device: torch.device) -> Callable[[], None]:
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+
+
+def _unit(size: int, seed: int, op: HessianOperator) -> Tensor:
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(size, generator=g, dtype=torch.float64)
+    return (v / v.norm()).to(device=op.device, dtype=op.dtype)
+
+
+def per_product_costs(model: nn.Module, batch: dict[str, Tensor], names: Sequence[str], *, repeats: int, seed: int,
+                      device: torch.device) -> dict[str, Any]:
+    """Seconds per product on the same kept gradient graph type (one batch, ``reuse_graph=True``, as PyHessian):
+    our :meth:`Operator.matvec` (flat vector in and out, NaN check) against PyHessian's ``hessian_vector_product``,
+    interleaved. Also the first product of each, which builds the graph (forward + backward with create_graph)."""
+    sync = _sync(device)
+    op = HessianOperator(model, [batch], names, reuse_graph=True)
+    v = _unit(op.size, seed, op)
+    first = seconds_of(lambda: op.matvec(v), 1, sync)[0]
+    result: dict[str, Any] = {"ours_first_product_s": first}
+    try:
+        ctx = pyhessian_session(model, names)
+        mod = ctx.__enter__()
+    except ImportError as e:
+        result["pyhessian"] = {"status": "unavailable", "reason": f"{type(e).__name__}: {e}"}
+        result["ours_s"] = min(seconds_of(lambda: op.matvec(v), repeats, sync))
+        return result
+    try:
+        t = time.perf_counter()
+        hc = mod.hessian(HFWrapper(model), nn.CrossEntropyLoss(), data=(stacked_inputs(batch), batch["labels"]),
+                         cuda=device.type == "cuda")
+        vl = list(op.params.unflatten(v).tensors)
+        mod.hessian_vector_product(hc.gradsH, hc.params, vl)
+        sync()
+        result["pyhessian_first_product_s"] = time.perf_counter() - t
+        ours, theirs = [], []
+        for _ in range(repeats):
+            ours += seconds_of(lambda: op.matvec(v), 1, sync)
+            theirs += seconds_of(lambda: mod.hessian_vector_product(hc.gradsH, hc.params, vl), 1, sync)
+    finally:
+        ctx.__exit__(None, None, None)
+    result.update({"ours_s": min(ours), "pyhessian_s": min(theirs), "ours_all_s": ours, "pyhessian_all_s": theirs,
+                   "pyhessian_over_ours": min(theirs) / min(ours),
+                   "pyhessian_over_ours_median": statistics.median(theirs) / statistics.median(ours)})
+    return result
+
+
+def finite_difference_comparison(model: nn.Module, sdpa_model: nn.Module | None, batch: dict[str, Tensor],
+                                 names: Sequence[str], top_vector: Tensor | None, *, repeats: int, tol: float,
+                                 max_iter: int, seed: int, device: torch.device) -> dict[str, Any]:
+    """The finite-difference product (:class:`HessianOperator` with ``method="finite_difference"``, default step)
+    against the exact one: relative error ‖Hv_fd − Hv‖/‖Hv‖ along a random unit vector and along the top
+    eigenvector (where the third derivative of the gradient is largest), seconds per product for the exact product
+    with a kept graph, the exact product building its graph each time (the multi-batch mode), and the
+    finite-difference product with eager and with SDPA attention; and λ_max by Lanczos on the FD operator (SDPA)
+    against the exact λ_max, both with the eigenvalue-change rule at ``tol``."""
+    sync = _sync(device)
+    kept = HessianOperator(model, [batch], names, reuse_graph=True)
+    fresh = HessianOperator(model, [batch], names)
+    # a copy: moving the parameters for the finite differences would invalidate the kept graph of ``model``
+    fd_eager = HessianOperator(copy.deepcopy(model), [batch], names, method="finite_difference")
+    ops: dict[str, HessianOperator] = {"exact_kept_graph": kept, "exact_fresh_graph": fresh,
+                                       "finite_difference_eager": fd_eager}
+    if sdpa_model is not None:
+        ops["finite_difference_sdpa"] = HessianOperator(sdpa_model, [batch], names, method="finite_difference")
+    v = _unit(kept.size, seed + 1, kept)
+    out: dict[str, Any] = {"fd_step": fd_eager.fd_step, "dtype": str(kept.dtype).replace("torch.", "")}
+    exact_random = kept.matvec(v)
+    directions = {"random": (v, exact_random)}
+    if top_vector is not None:
+        tv = top_vector.to(device=kept.device, dtype=kept.dtype)
+        tv = tv / tv.norm()
+        directions["top_eigenvector"] = (tv, kept.matvec(tv))
+    errors: dict[str, dict[str, float]] = {}
+    for label in [k for k in ops if k.startswith("finite")]:
+        errors[label] = {d: float((ops[label].matvec(x) - hx).double().norm() / hx.double().norm())
+                         for d, (x, hx) in directions.items()}
+    out["relative_error"] = errors
+    times: dict[str, list[float]] = {k: [] for k in ops}
+    for _ in range(repeats):  # interleaved, after the warm-up products above
+        for label, op in ops.items():
+            times[label] += seconds_of(lambda op=op: op.matvec(v), 1, sync)
+    out["seconds_per_product"] = {k: min(t) for k, t in times.items()}
+    out["seconds_per_product_median"] = {k: statistics.median(t) for k, t in times.items()}
+    out["seconds_per_product_all"] = times
+    base = out["seconds_per_product"]["exact_kept_graph"]
+    out["speed_over_exact_kept_graph"] = {k: base / t for k, t in out["seconds_per_product"].items()}
+    fd_op = ops.get("finite_difference_sdpa", fd_eager)
+    exact = lanczos(HessianOperator(model, [batch], names, reuse_graph=True), 1, tol=tol, max_iter=max_iter,
+                    seed=seed, which="LM", criterion="eigenvalue_change")
+    t = time.perf_counter()
+    approx = lanczos(fd_op, 1, tol=tol, max_iter=max_iter, seed=seed, which="LM", criterion="eigenvalue_change")
+    sync()
+    out["lambda_max"] = {"operator": "finite_difference_sdpa" if "finite_difference_sdpa" in ops else
+                         "finite_difference_eager", "exact": exact.eigenvalues[0],
+                         "finite_difference": approx.eigenvalues[0],
+                         "relative_difference": abs(approx.eigenvalues[0] - exact.eigenvalues[0])
+                         / abs(exact.eigenvalues[0]),
+                         "hvps": approx.num_matvecs, "seconds": time.perf_counter() - t,
+                         "converged": approx.converged}
+    return out
+
+
+def rel_residuals(op: HessianOperator, vals: Sequence[float], vecs: Sequence[ParamVector]) -> list[float]:
+    """‖Hv − λv‖/|λ| of each pair, recomputed with ``op`` for unit v (not counted or timed)."""
+    out = []
+    for lam, v in zip(vals, vecs):
+        v = v * (1.0 / v.norm())
+        r = op.hvp(v).axpy_(-lam, v)
+        out.append(r.norm() / abs(lam) if lam else float("inf"))
+    return out
