@@ -10,7 +10,9 @@ What is measured, all on fixed seeded subsets (``eval_train_size`` training and 
   rescaled to ‖δ1‖ (paper Figs. 2-3), training loss and dev error; the trajectory θ_t projected onto it;
 * 1D curves along filter-normalised random directions around θ1 (Li et al. 2018), for a scale-aware width
   (training loss only, as for the layer-group curves below: the widths and their figures read nothing else);
-* Hessian top-k (Lanczos) and trace (Hutchinson) of the training loss at θ1, and Keskar's ε-sharpness in the box
+* Hessian top-k (Lanczos) and trace (Hutchinson) of the training loss at θ1 and, where the profile asks for them,
+  its eigenvalue density (SLQ), λ_max and trace of each depth group's Hessian block, and adaptive sharpness in an ℓ2
+  ball scaled by |θ| (Andriushchenko et al. 2023); Keskar's ε-sharpness in the box
   |δ_i| ≤ ε|θ_i| (relative to each weight, so the box stays local: the ``+1`` of Keskar's ε(|θ|+1) dominates when
   weights are ~0.03, as in BERT);
 * curvature at a *matched training loss*: near zero cross-entropy the Hessian scales with p(1 − p), so λ_max at θ1
@@ -38,34 +40,52 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from claims.base import LEARNED_FRACTION_OF_CHANCE
 from repro.config import Profile
-from repro.curvature import EigenResult, HessianOperator, SharpnessResult, TraceResult, epsilon_sharpness
-from repro.curvature import hutchinson_trace, lanczos
+from repro.curvature import (
+    AdaptiveSharpnessResult,
+    DensityResult,
+    EigenResult,
+    GroupCurvatureResult,
+    HessianOperator,
+    SharpnessResult,
+    TraceResult,
+    adaptive_sharpness,
+    epsilon_sharpness,
+    group_curvature,
+    hutchinson_trace,
+    lanczos,
+    spectral_density,
+)
 from repro.data import subset_indices
 from repro.landscape import (
     CurveResult,
     Direction,
     DirectionInfo,
-    evaluate,
-    filter_normalize,
     ParamVector,
     SurfaceResult,
     TrajectoryProjection,
     compute_curve,
     compute_surface,
     cross_task_direction,
+    evaluate,
+    filter_normalize,
     filter_normalized_direction,
     optimization_direction,
     project_onto_plane,
     restrict_direction,
     set_params,
 )
-from repro.metrics import RollbackResult, Straightness, relative_change, rollback_loss, trajectory_straightness
+from repro.metrics import (
+    RollbackResult,
+    Straightness,
+    relative_change,
+    rollback_loss,
+    trajectory_straightness,
+)
 from repro.models import DEPTH_GROUPS, load_model, parameter_groups
 from repro.storage import from_json_dict, read_json, write_json
 from repro.training import TrainRun, load_data
-
-from claims.base import LEARNED_FRACTION_OF_CHANCE
 
 ANALYSIS_VERSION = 3  # 3: λ_max at the learned level (matched_learned), issue 27
 # Matched-loss curvature levels, as fractions of the chance-level loss ln C. The primary (issue 27, registered
@@ -78,6 +98,12 @@ MATCHED_LOSS_FRACTION = 0.5
 MATCHED_LEARNED_FRACTION = LEARNED_FRACTION_OF_CHANCE
 # ε of the relative ε-sharpness box |δ_i| ≤ ε|θ_i| (Keskar et al. use 1e-3 with ε(|θ_i| + 1)).
 SHARPNESS_EPSILON = 1e-3
+# Adaptive sharpness (Andriushchenko et al. 2023; issue 19, registered 2026-12-04 before any run reads it): the ℓ2
+# ball ‖δ ⊙ |θ|⁻¹‖₂ ≤ ρ. The ℓ∞ version with ρ = 1e-3 is exactly the relative ε-sharpness box above, so the ℓ2 ball
+# is the new evidence; ρ = 0.05 bounds the perturbation by 5% of the weights' own magnitudes in the ℓ2 sense.
+ADAPTIVE_RHO = 0.05
+ADAPTIVE_P = 2.0
+DENSITY_GRID = 200  # least grid points of the stored SLQ density (more where σ/4 needs them; the report draws it)
 _BISECTION_STEPS = 8
 
 
@@ -130,6 +156,10 @@ class RunAnalysis:
     num_dev: int
     version: int = ANALYSIS_VERSION
     matched_learned: MatchedCurvature | None = None  # λ_max at 0.75 ln C (None in analyses before version 3)
+    # issue 19's instruments at θ1, each None when the profile leaves it off (LandscapeSettings)
+    density: DensityResult | None = None  # SLQ eigenvalue density of the training-loss Hessian
+    group_curvature: GroupCurvatureResult | None = None  # λ_max and trace of each depth group's Hessian block
+    adaptive_sharpness: AdaptiveSharpnessResult | None = None
 
 
 def analysis_path(out: Path, run_dir: Path, setting: str) -> Path:
@@ -139,6 +169,14 @@ def analysis_path(out: Path, run_dir: Path, setting: str) -> Path:
 
 def load_analysis(path: Path) -> RunAnalysis:
     return from_json_dict(RunAnalysis, read_json(path))
+
+
+def _missing_instruments(cached: dict, ls) -> list[str]:  # noqa: ANN001
+    """The optional instruments (issue 19) that the profile asks for and a cached analysis lacks: such an analysis
+    was made before the profile turned them on, and is measured again rather than reported without them."""
+    wanted = {"density": ls.density_probes > 0 and ls.density_steps > 0,
+              "group_curvature": ls.group_curvature_iters > 0, "adaptive_sharpness": ls.adaptive_sharpness_steps > 0}
+    return [k for k, on in wanted.items() if on and cached.get(k) is None]
 
 
 def _eval_batches(split, size: int, seed: int, batch_size: int, device: torch.device):  # noqa: ANN001, ANN202
@@ -161,7 +199,7 @@ def analyze_run(
     path = analysis_path(out, run.path, setting)
     if path.exists():
         cached = read_json(path)
-        if cached.get("version") == ANALYSIS_VERSION:
+        if cached.get("version") == ANALYSIS_VERSION and not _missing_instruments(cached, profile.landscape):
             return from_json_dict(RunAnalysis, cached)
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     ls = profile.landscape
@@ -247,6 +285,22 @@ def analyze_run(
     op = HessianOperator(model, hess_b, reuse_graph=len(hess_b) == 1)
     eig = lanczos(op, ls.hessian_top_k, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter, seed=cfg.seed).without_vectors()
     tr = hutchinson_trace(op, ls.trace_samples, seed=cfg.seed)
+    density = None
+    if ls.density_probes > 0 and ls.density_steps > 0:
+        density = spectral_density(op, num_probes=ls.density_probes, num_steps=ls.density_steps, seed=cfg.seed,
+                                   grid_size=DENSITY_GRID)
+    del op
+    groups_curv = None
+    if ls.group_curvature_iters > 0 and depth:
+        set_params(model, theta1)
+        groups_curv = group_curvature(model, hess_b, depth, tol=ls.hessian_tol, max_iter=ls.group_curvature_iters,
+                                      trace_samples=max(1, ls.group_trace_samples), seed=cfg.seed)
+    adaptive = None
+    if ls.adaptive_sharpness_steps > 0:
+        set_params(model, theta1)
+        adaptive = adaptive_sharpness(model, hess_b, rho=ADAPTIVE_RHO, p=ADAPTIVE_P,
+                                      steps=ls.adaptive_sharpness_steps, seed=cfg.seed)
+    set_params(model, theta1)
     sharp = epsilon_sharpness(model, hess_b, epsilon=SHARPNESS_EPSILON, steps=5, seed=cfg.seed, offset=0.0)
 
     i1 = int(np.argmin(np.abs(alphas - 1.0)))
@@ -265,7 +319,7 @@ def analyze_run(
         rollback_dev=rb_dev, layer_curves=layer_curves, layer_curves_normalized=layer_curves_norm,
         trajectory_steps=tuple(int(x) for x in steps), trajectory_train_loss=tuple(traj_loss),
         straightness_full=straight, matched=matched, dev_majority_rate=majority, num_dev=len(dev_split),
-        matched_learned=matched_learned,
+        matched_learned=matched_learned, density=density, group_curvature=groups_curv, adaptive_sharpness=adaptive,
     )
     write_json(path, result)
     return result

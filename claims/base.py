@@ -207,6 +207,7 @@ class Claim:
 REGISTERED_FIRST = "1a2c654, 2026-11-26: before any verdict run"
 REGISTERED_ISSUE9 = "3b532e2, 2026-11-27: after the first cpu run's results were seen, before the second cpu run"
 REGISTERED_ISSUE27 = "issue 27, 2026-12-04: after the second cpu run's results were seen, before any standard run"
+REGISTERED_ISSUE19 = "issue 19, 2026-12-04: a new secondary measure, before any run measured it"
 
 CLAIMS: Registry[Claim] = Registry("claim")
 

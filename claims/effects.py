@@ -19,12 +19,16 @@ make a verdict in the bound's direction harder to reach, never easier.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from typing import NamedTuple
-
-from repro.metrics import basin_area, flatness_width, monotonicity, trajectory_straightness
+from repro.metrics import (
+    basin_area,
+    flatness_width,
+    monotonicity,
+    trajectory_straightness,
+)
 
 # Loss tolerance that defines "flat": the region where the loss stays within 0.1 nats of its minimum. Cross-entropy
 # is measured in nats for every task, so an absolute tolerance means the same thing in both arms.
@@ -291,3 +295,24 @@ def overfit_drop(metrics) -> tuple[float, float]:  # noqa: ANN001
     acc = [e.dev_accuracy for e in ev]
     loss = [e.dev_loss for e in ev]
     return max(acc) - acc[-1], loss[-1] - min(loss)
+
+
+def adaptive_sharpness_value(ev) -> float:  # noqa: ANN001
+    """Adaptive sharpness at θ1 (claims.analysis.ADAPTIVE_RHO, ℓ2 ball scaled by |θ|); a lower bound of the maximum
+    found by projected gradient ascent, measured the same way in both arms."""
+    a = ev.analysis.adaptive_sharpness
+    if a is None:
+        raise ValueError(f"{ev.init}: no adaptive sharpness (the profile leaves it off, or the analysis predates it)")
+    return float(a.sharpness)
+
+
+def group_lambda_max(ev, group: str) -> float:  # noqa: ANN001
+    """λ_max of the Hessian block of ``group`` at θ1, gated on its own Ritz residual (as λ_max is)."""
+    gc = ev.analysis.group_curvature
+    if gc is None:
+        raise ValueError(f"{ev.init}: no per-group curvature (the profile leaves it off, or the analysis predates it)")
+    g = gc.get(group)
+    rel = g.residual / (abs(g.lambda_max) or 1.0)
+    if not rel <= gc.tol:
+        raise ValueError(f"{group}-group λ_max not converged (relative residual {rel:.2g} > tol {gc.tol:g})")
+    return float(g.lambda_max)

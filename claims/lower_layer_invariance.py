@@ -14,8 +14,10 @@ Three primaries that do not share one signal: relative change ‖δ1|group‖/�
 matching row of θ1), larger for the low group. The paper-unit layer curve (α in units of ‖δ1|group‖) is kept as a
 secondary measure: its α = −1 point is the rollback point and its unit is what relative change measures, so it
 repeats the other two primaries rather than adding evidence (it was demoted from primary in 3b532e2, after the
-first cpu run, where it had come out reproduced). The depth correlation needs at least 5 layers. A width censored
-by the grid edge counts as its bound when that decides the sign (claims.effects.bounded_log_ratio).
+first cpu run, where it had come out reproduced). The depth correlation needs at least 5 layers. The curvature
+of each group's own Hessian block (λ_max with its residual, issue 19) is a secondary measure: a flatter low group
+has the smaller top eigenvalue, read with the same 25% threshold; its scale also depends on the group's size and
+position, so it does not decide. A width censored by the grid edge counts as its bound when that decides the sign (claims.effects.bounded_log_ratio).
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from __future__ import annotations
 import math
 
 from claims import effects as fx
-from claims.base import REGISTERED_FIRST, REGISTERED_ISSUE9, Claim, Comparison, register
+from claims.base import (
+    REGISTERED_FIRST,
+    REGISTERED_ISSUE9,
+    REGISTERED_ISSUE19,
+    Claim,
+    Comparison,
+    register,
+)
 
 MIN_LOG_RATIO = math.log(1.25)
 MIN_ROLLBACK_GAP = 0.01  # nats
@@ -78,6 +87,12 @@ CLAIM = register(Claim(
                    lambda p: _rb(p.pretrained, "high", "dev") - _rb(p.pretrained, "low", "dev"), MIN_ROLLBACK_GAP,
                    "difference high − low (nats)", primary=False, arms=PRETRAINED_ONLY,
                    values=_low_high(lambda e, g: _rb(e, g, "dev")), registered=REGISTERED_FIRST),
+        Comparison("group_lambda_max_high_vs_low", "λ_max of the Hessian block of the high group over the low "
+                   "group's at θ1 (pretrained; the low group flatter)",
+                   lambda p: fx.log_ratio(fx.group_lambda_max(p.pretrained, "high"),
+                                          fx.group_lambda_max(p.pretrained, "low")),
+                   MIN_LOG_RATIO, "log ratio high/low", primary=False, arms=PRETRAINED_ONLY,
+                   registered=REGISTERED_ISSUE19, values=_low_high(fx.group_lambda_max)),
         Comparison("depth_correlation", "Spearman correlation of relative change with layer index (≥ 5 layers)",
                    lambda p: fx.depth_correlation(p.pretrained), MIN_DEPTH_CORRELATION, "Spearman ρ", primary=False,
                    arms=PRETRAINED_ONLY, values=lambda p: {"rho": fx.depth_correlation(p.pretrained)},

@@ -19,8 +19,11 @@ Primary measures and why:
 Eigenvalues whose Lanczos run did not converge and traces whose standard error exceeds 10% of the estimate are
 excluded with the reason. Widths and areas censored by the grid's edge are lower bounds: a pair counts with the
 bound when the bound decides the sign of the effect, and is excluded otherwise (claims.effects.bounded_log_ratio).
-The Hessian trace is a secondary measure: its Hutchinson error on indefinite Hessians (scratch arms: standard errors
-of 18-143% in the 2026-11-27 cpu run) is too large for it to decide.
+Adaptive sharpness (secondary, issue 19): the worst-case loss increase in the ℓ2 ball ‖δ ⊙ |θ|⁻¹‖₂ ≤ 0.05, the
+elementwise-scaled sharpness Andriushchenko et al. (2023) measured on BERT; its ℓ∞ form with ρ = 1e-3 is the
+relative ε-sharpness box already reported. The Hessian trace is a secondary measure: its Hutchinson error on
+indefinite Hessians (scratch arms: standard errors of 18-143% in the 2026-11-27 cpu run) is too large for it to
+decide.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ from __future__ import annotations
 import math
 
 from claims import effects as fx
-from claims.base import REGISTERED_FIRST, REGISTERED_ISSUE9, REGISTERED_ISSUE27, Claim, Comparison, register
+from claims.base import (
+    REGISTERED_FIRST,
+    REGISTERED_ISSUE9,
+    REGISTERED_ISSUE19,
+    REGISTERED_ISSUE27,
+    Claim,
+    Comparison,
+    register,
+)
 
 MIN_LOG_RATIO = math.log(1.25)
 
@@ -90,6 +101,12 @@ CLAIM = register(Claim(
                                                   fx.basin_scale_aware_measured(p.scratch), "scale-aware basin area"),
                    MIN_LOG_RATIO, "log ratio pretrained/scratch", primary=False, registered=REGISTERED_FIRST,
                    values=fx.per_arm(fx.basin_area_scale_aware)),
+        Comparison("adaptive_sharpness", "adaptive sharpness (Andriushchenko et al. 2023): worst loss increase in "
+                   "the ℓ2 ball ‖δ/|θ|‖₂ ≤ 0.05 around θ1 (lower for pretrained)",
+                   lambda p: fx.log_ratio(fx.adaptive_sharpness_value(p.scratch),
+                                          fx.adaptive_sharpness_value(p.pretrained), fx.LOSS_FLOOR),
+                   MIN_LOG_RATIO, "log ratio scratch/pretrained", primary=False, registered=REGISTERED_ISSUE19,
+                   values=fx.per_arm(fx.adaptive_sharpness_value)),
         Comparison("epsilon_sharpness", "Keskar ε-sharpness in the box |δ_i| ≤ 1e-3·|θ_i| (lower for pretrained)",
                    lambda p: fx.log_ratio(p.scratch.analysis.sharpness.sharpness,
                                           p.pretrained.analysis.sharpness.sharpness, fx.LOSS_FLOOR),

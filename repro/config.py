@@ -119,6 +119,14 @@ class LandscapeSettings:
     hessian_batch_size: int = 32
     hessian_examples: int = 64
     layer_surface_points: int = 7  # per axis of the layer-group surfaces (§7)
+    # Instruments beyond the claims' primaries (issue 19), each off at 0. Eigenvalue density by SLQ at θ1 (probes x
+    # Lanczos steps products; the report draws it); λ_max and trace of each depth group's Hessian block (secondary
+    # §7; Lanczos steps + 1 and trace products per group); adaptive sharpness (secondary §5.1; steps + 1 gradients).
+    density_probes: int = 0
+    density_steps: int = 0
+    group_curvature_iters: int = 0
+    group_trace_samples: int = 2
+    adaptive_sharpness_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,7 +216,8 @@ PROFILES.add("smoke", Profile(
     landscape=LandscapeSettings(
         curve_points=7, surface_points=5, random_width_points=7, random_directions=1, eval_train_size=32,
         eval_dev_size=32, eval_batch_size=32, hessian_top_k=2, hessian_max_iter=6, trace_samples=3,
-        hessian_batch_size=16, hessian_examples=16, layer_surface_points=3,
+        hessian_batch_size=16, hessian_examples=16, layer_surface_points=3, density_probes=2, density_steps=4,
+        group_curvature_iters=3, group_trace_samples=2, adaptive_sharpness_steps=2,
     ),
     snapshots=3,
 ))
@@ -239,6 +248,11 @@ PROFILES.add("cpu", Profile(
         curve_points=13, curve_min=-0.25, curve_max=1.25, surface_points=5, random_width_points=9,
         random_directions=2, eval_train_size=128, eval_dev_size=256, eval_batch_size=32, hessian_top_k=1,
         hessian_max_iter=12, trace_samples=10, hessian_batch_size=32, hessian_examples=32, layer_surface_points=5,
+        # issue 19's instruments, sized to add about a minute to each analysis on 2 cores: two SLQ probes of 8
+        # steps, λ_max of each depth group's block in at most 8 steps (trace by 2 probes, reported only), 5 steps
+        # of adaptive sharpness
+        density_probes=2, density_steps=8, group_curvature_iters=8, group_trace_samples=2,
+        adaptive_sharpness_steps=5,
     ),
     snapshots=6,
     tuning_seed=100,
@@ -281,6 +295,8 @@ PROFILES.add("standard", Profile(
         curve_points=31, surface_points=21, surface_radius=2.0, random_width_points=21, random_width_radius=2.0,
         random_directions=4, eval_train_size=1024, eval_dev_size=1024, eval_batch_size=256, hessian_top_k=5,
         hessian_max_iter=30, trace_samples=20, hessian_batch_size=64, hessian_examples=256, layer_surface_points=11,
+        density_probes=4, density_steps=40, group_curvature_iters=20, group_trace_samples=10,
+        adaptive_sharpness_steps=10,
     ),
     snapshots=10,
     evals_per_epoch=2,
@@ -318,7 +334,8 @@ PROFILES.add("paper", Profile(
     landscape=LandscapeSettings(
         curve_points=41, surface_points=41, random_width_points=41, random_directions=4, eval_train_size=4096,
         eval_dev_size=4096, eval_batch_size=256, hessian_top_k=5, hessian_max_iter=40, trace_samples=50,
-        hessian_batch_size=32, hessian_examples=512, layer_surface_points=21,
+        hessian_batch_size=32, hessian_examples=512, layer_surface_points=21, density_probes=8, density_steps=80,
+        group_curvature_iters=30, group_trace_samples=20, adaptive_sharpness_steps=20,
     ),
     snapshots=20,
     evals_per_epoch=4,

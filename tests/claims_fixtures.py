@@ -21,8 +21,20 @@ import numpy as np
 from claims.analysis import MatchedCurvature, RunAnalysis
 from claims.base import Pair
 from claims.evidence import RunEvidence
-from repro.curvature import EigenResult, SharpnessResult, TraceResult
-from repro.landscape import CurveResult, DirectionInfo, SurfaceResult, TrajectoryProjection
+from repro.curvature import (
+    AdaptiveSharpnessResult,
+    EigenResult,
+    GroupCurvature,
+    GroupCurvatureResult,
+    SharpnessResult,
+    TraceResult,
+)
+from repro.landscape import (
+    CurveResult,
+    DirectionInfo,
+    SurfaceResult,
+    TrajectoryProjection,
+)
 from repro.metrics import RollbackResult, Straightness
 from repro.training import EvalRecord, TrainMetrics
 
@@ -127,6 +139,14 @@ def _evidence(init: str, task: str, seed: int, good: bool, k: float, *, learned:
         dev_majority_rate=MAJORITY, num_dev=NUM_DEV,
         matched_learned=MatchedCurvature(0.52, True, 0, 20, 0.3, 0.52,
                                          EigenResult((1.5 * lam,), (1e-4,), True, 10, 1e-3, "lanczos", 0)),
+        adaptive_sharpness=AdaptiveSharpnessResult(
+            sharpness=0.02 * b * noise(), base_loss=loss_final, max_loss=loss_final + 0.02 * b, rho=0.05, p=2.0,
+            steps=5, restarts=1, step_size=0.5, num_gradients=6, perturbation_norm=0.05, offset=0.0, seed=0),
+        group_curvature=GroupCurvatureResult(
+            groups=tuple(GroupCurvature(g_, 1000, 5.0 * f_, 1e-5, True, 9, 50.0 * f_, 1.0, 2, 2)
+                         for g_, f_ in (("low", lo_f), ("middle", (lo_f + hi_f) / 2), ("high", hi_f * noise()))),
+            tol=1e-3, max_iter=8, which="LA", trace_method="hutchinson", trace_samples=2, method="autograd", seed=0,
+            num_matvecs=33),
     )
     return RunEvidence(setting, task, init, seed, f"/runs/{task}-{init}-{seed}", "complete", metrics, analysis,
                        overfit, f"/runs/of-{task}-{init}-{seed}")

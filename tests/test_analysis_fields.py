@@ -26,7 +26,10 @@ import torch.nn.functional as F
 
 import claims.analysis as analysis_mod
 from claims.analysis import (
+    ADAPTIVE_P,
+    ADAPTIVE_RHO,
     ANALYSIS_VERSION,
+    DENSITY_GRID,
     MATCHED_LOSS_FRACTION,
     SHARPNESS_EPSILON,
     RunAnalysis,
@@ -37,7 +40,15 @@ from claims.analysis import (
     analyze_run,
     load_analysis,
 )
-from repro.curvature import HessianOperator, epsilon_sharpness, hutchinson_trace, lanczos
+from repro.curvature import (
+    HessianOperator,
+    adaptive_sharpness,
+    epsilon_sharpness,
+    group_curvature,
+    hutchinson_trace,
+    lanczos,
+    spectral_density,
+)
 from repro.data import subset_indices
 from repro.landscape import ParamVector, evaluate, filter_normalized_direction
 from repro.models import DEPTH_GROUPS, load_model, parameter_groups
@@ -296,6 +307,30 @@ def _check_analysis(a: RunAnalysis, run: TrainRun, partner: TrainRun, setting: s
     assert a.sharpness.max_loss == pytest.approx(sh.max_loss, rel=REL)
     assert a.sharpness.sharpness == pytest.approx(sh.sharpness, rel=1e-3, abs=1e-6)
 
+    # issue 19's instruments at θ1, each with the run's seed on the Hessian subset and the profile's sizes
+    _put(model, t1)  # a fresh operator: the ε-sharpness steps above moved the weights under the reused graph
+    den = spectral_density(HessianOperator(model, hess_b, reuse_graph=len(hess_b) == 1), num_probes=ls.density_probes, num_steps=ls.density_steps, seed=cfg.seed,
+                           grid_size=DENSITY_GRID)
+    assert a.density is not None and (a.density.num_probes, a.density.num_steps, a.density.seed) == (
+        ls.density_probes, ls.density_steps, cfg.seed)
+    assert len(a.density.grid) == len(den.grid) >= DENSITY_GRID
+    assert a.density.trace == pytest.approx(den.trace, rel=1e-3, abs=1e-6)
+    np.testing.assert_allclose(a.density.nodes[0], den.nodes[0], rtol=1e-3, atol=1e-6)
+    _put(model, t1)
+    gcv = group_curvature(model, hess_b, depth, tol=ls.hessian_tol, max_iter=ls.group_curvature_iters,
+                          trace_samples=ls.group_trace_samples, seed=cfg.seed)
+    assert a.group_curvature is not None and [g.name for g in a.group_curvature.groups] == list(depth)
+    for g in depth:
+        assert a.group_curvature.get(g).num_params == sum(t1[n].numel() for n in depth[g]), g
+        assert a.group_curvature.get(g).lambda_max == pytest.approx(gcv.get(g).lambda_max, rel=1e-3, abs=1e-6), g
+    _put(model, t1)
+    ad = adaptive_sharpness(model, hess_b, rho=ADAPTIVE_RHO, p=ADAPTIVE_P, steps=ls.adaptive_sharpness_steps,
+                            seed=cfg.seed)
+    assert a.adaptive_sharpness is not None and (a.adaptive_sharpness.rho, a.adaptive_sharpness.p) == (
+        ADAPTIVE_RHO, ADAPTIVE_P)
+    assert a.adaptive_sharpness.base_loss == pytest.approx(tr1_h := ad.base_loss, rel=REL) and tr1_h > 0
+    assert a.adaptive_sharpness.sharpness == pytest.approx(ad.sharpness, rel=1e-3, abs=1e-6)
+
 
 # -- the tests -------------------------------------------------------------------------------------------------
 
@@ -333,6 +368,25 @@ def test_a_stale_analysis_is_recomputed_on_the_default_device_with_the_landscape
     _check_analysis(a, run, partner, e.setting, ls, tiny_glue)
     assert (a.hessian, a.trace, a.sharpness) == (e.analysis.hessian, e.analysis.trace, e.analysis.sharpness)
     assert a.train_loss_theta1 == pytest.approx(e.analysis.train_loss_theta1, rel=1e-9)
+
+
+def test_a_cached_analysis_without_an_instrument_the_profile_asks_for_is_measured_again(
+        tiny_plan, tiny_glue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """A current-version analysis made before the profile turned on the density is not reused without it; one that
+    has every instrument the profile asks for is (issue 19's instruments are optional fields)."""
+    e = next(x for x in tiny_plan.evidence if (x.task, x.init) == ("sst2", "pretrained"))
+    run, partner = TrainRun.load(Path(e.run_dir)), TrainRun.load(Path(_partner(tiny_plan, e).run_dir))
+    prof = tiny_plan_profile()
+    assert prof.landscape.density_probes > 0
+    path = analysis_path(tmp_path, run.path, e.setting)
+    write_json(path, dataclasses.replace(e.analysis, density=None, train_loss_theta1=123.0))
+    a = analyze_run(run, partner, prof, e.setting, tmp_path, data_dir=tiny_glue, device="cpu")
+    assert a.density is not None and a.train_loss_theta1 != 123.0
+    # off in the profile: the cached analysis without a density is what comes back
+    off = dataclasses.replace(prof, landscape=dataclasses.replace(prof.landscape, density_probes=0))
+    write_json(path, dataclasses.replace(e.analysis, density=None, train_loss_theta1=123.0))
+    monkeypatch.setattr(analysis_mod, "load_data", lambda *a, **k: pytest.fail("measured again"))
+    assert analyze_run(run, partner, off, e.setting, tmp_path, data_dir=tiny_glue).train_loss_theta1 == 123.0
 
 
 def test_a_second_call_returns_the_stored_analysis_without_measuring_again(tiny_plan, tiny_glue,

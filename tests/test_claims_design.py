@@ -25,7 +25,11 @@ from claims.base import (
     summarize,
 )
 from claims.evaluate import evaluate_claim, evaluate_comparison, in_scope
-from claims.preconditions import MAX_LOSS_DROP_PAST_THETA1, both_converged, loss_drop_past_theta1
+from claims.preconditions import (
+    MAX_LOSS_DROP_PAST_THETA1,
+    both_converged,
+    loss_drop_past_theta1,
+)
 from repro.landscape import CurveResult, DirectionInfo
 from tests.claims_fixtures import make_pairs
 
@@ -190,3 +194,42 @@ def test_every_comparison_says_when_it_was_registered() -> None:
     for name in CLAIMS.names():
         for c in CLAIMS.get(name).comparisons:
             assert c.registered, (name, c.name)
+
+
+# -- issue 19's secondary measures ---------------------------------------------------------------------------------
+def test_group_curvature_and_adaptive_sharpness_are_registered_secondaries_read_from_the_analysis() -> None:
+    from repro.curvature import (
+        AdaptiveSharpnessResult,
+        GroupCurvature,
+        GroupCurvatureResult,
+    )
+
+    wider = {c.name: c for c in CLAIMS.get("wider_optima").comparisons}
+    layers = {c.name: c for c in CLAIMS.get("lower_layer_invariance").comparisons}
+    assert not wider["adaptive_sharpness"].primary and not layers["group_lambda_max_high_vs_low"].primary
+    p = make_pairs(q=3.0)[0]
+
+    def with_(ev, **fields):  # noqa: ANN001, ANN202
+        return dataclasses.replace(ev, analysis=dataclasses.replace(ev.analysis, **fields))
+
+    def adapt(v: float) -> AdaptiveSharpnessResult:
+        return AdaptiveSharpnessResult(v, 0.1, 0.1 + v, 0.05, 2.0, 5, 1, 0.5, 6, 0.05, 0.0, 0)
+
+    def gc(low: float, high: float, res: float = 1e-6) -> GroupCurvatureResult:
+        gs = tuple(GroupCurvature(n, 10, lam, res, True, 4, 1.0, 0.1, 2, 2)
+                   for n, lam in (("low", low), ("middle", 1.0), ("high", high)))
+        return GroupCurvatureResult(gs, 1e-3, 8, "LA", "hutchinson", 2, "autograd", 0, 18)
+
+    pair = dataclasses.replace(p, pretrained=with_(p.pretrained, adaptive_sharpness=adapt(0.02),
+                                                   group_curvature=gc(1.0, 4.0)),
+                               scratch=with_(p.scratch, adaptive_sharpness=adapt(0.08)))
+    assert wider["adaptive_sharpness"].effect(pair) == pytest.approx(math.log(4.0))
+    assert layers["group_lambda_max_high_vs_low"].effect(pair) == pytest.approx(math.log(4.0))
+    unconverged = dataclasses.replace(pair, pretrained=with_(pair.pretrained, group_curvature=gc(1.0, 4.0, res=1.0)))
+    with pytest.raises(ValueError, match="not converged"):
+        layers["group_lambda_max_high_vs_low"].effect(unconverged)
+    with pytest.raises(ValueError, match="no adaptive sharpness"):
+        wider["adaptive_sharpness"].effect(dataclasses.replace(p, scratch=with_(p.scratch, adaptive_sharpness=None)))
+    with pytest.raises(ValueError, match="no per-group curvature"):
+        layers["group_lambda_max_high_vs_low"].effect(
+            dataclasses.replace(p, pretrained=with_(p.pretrained, group_curvature=None)))

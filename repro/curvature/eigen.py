@@ -46,9 +46,16 @@ class EigenResult:
 
 
 def _start(op: Operator, seed: int) -> Tensor:
+    """The seeded unit start vector, drawn on the CPU (the same numbers on every device) in the operator's precision
+    when that is float32 or wider (a float64 draw of a 20M-parameter vector cost as much as a fifth of a product)."""
     g = torch.Generator().manual_seed(int(seed))
-    v = torch.randn(op.size, generator=g, dtype=torch.float64)
-    return (v / v.norm()).to(device=op.device, dtype=op.dtype)
+    dtype = op.dtype if op.dtype in (torch.float32, torch.float64) else torch.float32
+    v = torch.randn(op.size, generator=g, dtype=dtype)
+    v /= torch.linalg.vector_norm(v.double()).to(dtype)
+    return v.to(device=op.device, dtype=op.dtype)
+
+
+_DGKS = 0.7071067811865476  # 1/√2: reorthogonalise again when a pass removed more than that share of the norm
 
 
 def _order(vals: np.ndarray, which: str) -> np.ndarray:
@@ -71,12 +78,21 @@ def lanczos(
     return_vectors: bool = False,
     check_every: int = 1,
     criterion: str = "residual",
+    explicit_residuals: bool = False,
 ) -> EigenResult:
     """Top-k eigenpairs of a symmetric operator by Lanczos with full reorthogonalisation.
 
     ``criterion="residual"`` (default): stops when every wanted Ritz pair's residual estimate |β_m s_{m,i}| is below
-    ``tol·|λ_1|`` (relative to the largest wanted eigenvalue's magnitude), or after ``max_iter`` steps. Residuals are
-    then recomputed explicitly (k more matvecs, counted) and ``converged`` is decided on those.
+    ``tol·|λ_1|`` (relative to the largest wanted eigenvalue's magnitude), or after ``max_iter`` steps. The
+    residuals ‖Hy − θy‖ of the Ritz pairs are then recomputed and ``converged`` is decided on those.
+
+    Residuals: the full orthogonalisation records every coefficient of every product, H q_j = Σ_{i≤j+1} h_ij q_i
+    (an (m+1)×m Hessenberg matrix Ĥ, not only the tridiagonal α, β), so H y = Q_{m+1} Ĥ s for a Ritz vector
+    y = Q_m s by linearity, and ‖Hy − θy‖ = ‖Ĥs − θ[s; 0]‖ for the orthonormal basis: the residual from the products
+    already made, no extra product. It is exact (to rounding) for any linear operator -- the coefficients above the
+    tridiagonal band, which a non-symmetric operator produces, are included -- unlike the estimate |β_m s_m|.
+    ``explicit_residuals=True`` instead applies the operator to each Ritz vector again (k more products, counted):
+    for operators that are not exactly linear (finite differences) or not trusted.
 
     ``criterion="eigenvalue_change"``: PyHessian's rule applied to the Ritz values -- stop when every wanted Ritz
     value changed by less than ``tol·(|previous| + 1e-6)`` since the previous check. It exists so that Lanczos and
@@ -100,23 +116,32 @@ def lanczos(
     alphas: list[float] = []
     betas: list[float] = []
     m = 0
+    hess: list[np.ndarray] = []  # the projection coefficients of each product onto q_0..q_j (float64, host)
     prev: np.ndarray | None = None
     rule_fired = False
     for j in range(m_max):
         hq = op.matvec(Q[j])
         # The three-term recurrence w = Hq_j − α q_j − β q_{j−1} and the full reorthogonalisation in one: classical
-        # Gram-Schmidt of Hq_j against the whole basis, twice ("twice is enough"), two matrix-vector products per
-        # pass (the q_{j−1} coefficient is β_{j−1} up to rounding). α is the q_j coefficient of the two projections
-        # (the Rayleigh quotient q_jᵀHq_j), so no separate dot product and no float64 copies of the vectors are
-        # needed -- on a 3.5M-parameter group those copies and the extra passes cost about as much as a product.
+        # Gram-Schmidt of Hq_j against the whole basis (two matrix-vector products per pass; the q_{j−1}
+        # coefficient is β_{j−1} up to rounding), a second pass only where the first cancelled (DGKS). α is the q_j
+        # coefficient of the projections (the Rayleigh quotient q_jᵀHq_j), so no separate dot product and no
+        # float64 copies of the vectors are needed -- on a 3.5M-parameter group those copies and passes cost about
+        # as much as a product. All coefficients are kept (``hess``) for the residuals.
         # The first update is out of place: the product may be the operator's own tensor (for the identity, Q[j]).
         basis = Q[: j + 1]
         c = basis @ hq
         w = torch.addmv(hq, basis.T, c, alpha=-1.0)
-        c2 = basis @ w
-        w.addmv_(basis.T, c2, alpha=-1.0)
-        a = float(c[j].double() + c2[j].double())
+        coef = c.double()
         b = float(torch.linalg.vector_norm(w))
+        if b < _DGKS * float(torch.linalg.vector_norm(hq)):
+            # cancellation (Daniel-Gragg-Kaufman-Stewart): a second pass restores orthogonality to rounding;
+            # without cancellation one pass already does, and the second would cost two more passes over Q
+            c2 = basis @ w
+            w.addmv_(basis.T, c2, alpha=-1.0)
+            coef += c2.double()
+            b = float(torch.linalg.vector_norm(w))
+        hess.append(coef.cpu().numpy())
+        a = float(coef[j])
         alphas.append(a)
         m = j + 1
         if m >= k and (m % check_every == 0 or m == m_max):
@@ -149,11 +174,24 @@ def lanczos(
     vecs = coef @ Q[:m]  # [k, n]
     vals = theta[idx]
     residuals = []
-    for i in range(len(idx)):
-        v = vecs[i] / vecs[i].norm()
-        vecs[i] = v
-        r = op.matvec(v) - float(vals[i]) * v
-        residuals.append(float(r.double().norm()))
+    if explicit_residuals:
+        for i in range(len(idx)):
+            v = vecs[i] / vecs[i].norm()
+            vecs[i] = v
+            r = op.matvec(v) - float(vals[i]) * v
+            residuals.append(float(r.double().norm()))
+    else:
+        H = np.zeros((m + 1, m))
+        for jj, col in enumerate(hess[:m]):
+            H[: jj + 1, jj] = col
+        H[np.arange(1, m), np.arange(m - 1)] = betas[: m - 1]
+        H[m, m - 1] = b  # the last product's remainder (≈ 0 at an invariant subspace)
+        for i, col in enumerate(idx):
+            si = s[:, col]
+            r = H @ si
+            r[:m] -= vals[i] * si
+            residuals.append(float(np.linalg.norm(r)))
+            vecs[i] = vecs[i] / vecs[i].norm()
     scale = float(np.abs(vals).max()) or 1.0
     if criterion == "residual":
         converged, method = all(r <= tol * scale for r in residuals), "lanczos"

@@ -80,6 +80,15 @@ def analysis_cost(profile: Profile, with_surface: bool = True) -> float:
     forwards = points * (ls.eval_train_size + ls.eval_dev_size)
     forwards += (ls.hessian_max_iter + ls.trace_samples) * ls.hessian_examples * HVP_FORWARDS
     forwards += SHARPNESS_STEPS * ls.hessian_examples * 3
+    # issue 19's instruments: SLQ density (probes x steps products), λ_max and trace of each of the three depth
+    # groups' blocks (Lanczos steps + 1 and the trace probes, each a full-model product), adaptive sharpness (steps + 1
+    # gradients, 3 forward-equivalents each, like the ε-sharpness above)
+    products = ls.density_probes * ls.density_steps
+    if ls.group_curvature_iters > 0:
+        products += 3 * (ls.group_curvature_iters + 1 + max(1, ls.group_trace_samples))
+    forwards += products * ls.hessian_examples * HVP_FORWARDS
+    if ls.adaptive_sharpness_steps > 0:
+        forwards += (ls.adaptive_sharpness_steps + 1) * ls.hessian_examples * 3
     return forwards / (3.0 * profile.pretrained.batch_size)
 
 

@@ -10,11 +10,11 @@ import copy
 import numpy as np
 import pytest
 import torch
-
 from classifier_fixture import CountingClassifier, batches, ce_loss
 from conftest import label_batches, make_quadratic, quad_loss, synthetic_batches
 from dense_oracles import dense_hessian, operator_matrix
 from spectra import known_spectrum
+
 from repro.curvature import HessianOperator, LambdaOperator, lanczos
 from repro.curvature.operators import FD_STEP_FACTOR
 from repro.errors import NonFiniteError
@@ -134,7 +134,7 @@ def _ritz_top(A: torch.Tensor, m: int, seed: int) -> float:
 def test_eigenvalue_change_rule_stops_at_the_first_small_relative_change(tol: float) -> None:
     A, _ = known_spectrum([10.0, 9.0, 8.0], 60, seed=2, rest=7.0)
     r = lanczos(LambdaOperator(A), 1, tol=tol, max_iter=60, seed=1, criterion="eigenvalue_change")
-    m = r.num_matvecs - 1  # one explicit residual product after m steps
+    m = r.num_matvecs  # m steps (the residuals need no further product)
     ritz = [_ritz_top(A, j, 1) for j in range(1, m + 1)]
     changes = [abs(ritz[j] - ritz[j - 1]) / (abs(ritz[j - 1]) + 1e-6) for j in range(1, m)]
     assert changes[-1] < tol and all(c >= tol for c in changes[:-1])
@@ -147,8 +147,35 @@ def test_eigenvalue_change_rule_stops_at_the_first_small_relative_change(tol: fl
 def test_eigenvalue_change_rule_not_fired_is_not_converged_and_bad_criterion_is_refused() -> None:
     A, _ = known_spectrum([10.0, 9.9, 9.8], 80, seed=3, rest=9.0)
     r = lanczos(LambdaOperator(A), 1, tol=1e-12, max_iter=3, seed=0, criterion="eigenvalue_change")
-    assert not r.converged and r.num_matvecs == 4
+    assert not r.converged and r.num_matvecs == 3
     small = lanczos(LambdaOperator(A[:4, :4]), 1, tol=1e-30, max_iter=10, seed=0, criterion="eigenvalue_change")
     assert small.converged  # an invariant subspace at m = n: the Ritz values are exact
     with pytest.raises(ValueError, match="criterion must be"):
         lanczos(LambdaOperator(A), 1, criterion="change")
+
+
+def test_krylov_residuals_see_an_operator_that_is_not_symmetric() -> None:
+    """The residual comes from every projection coefficient of every product (the Hessenberg matrix), not from the
+    tridiagonal band: a non-symmetric operator, whose coefficients above the band are not β, shows a residual equal
+    to the one a fresh product gives (‖Ay − θy‖), far above a symmetric operator's."""
+    A, _ = known_spectrum([5.0, 3.0], 30, seed=4, rest=1.0)
+    g = torch.Generator().manual_seed(9)
+    skew = torch.randn(30, 30, generator=g, dtype=torch.float64)
+    B = A + 0.05 * (skew - skew.T)
+    r = lanczos(LambdaOperator(B), 1, tol=1e-10, max_iter=30, seed=0, return_vectors=True)
+    y = r.eigenvectors[0]
+    fresh = float((B @ y - r.eigenvalues[0] * y).norm())
+    assert r.residuals[0] == pytest.approx(fresh, rel=1e-8) and fresh > 1e-3
+    sym = lanczos(LambdaOperator(A), 1, tol=1e-10, max_iter=30, seed=0)
+    assert sym.residuals[0] < 1e-9
+
+
+def test_krylov_basis_stays_orthonormal_through_cancellation() -> None:
+    """A spectrum whose Ritz values converge quickly (heavy cancellation in Hq_j, where one Gram-Schmidt pass loses
+    orthogonality): after 40 steps the Ritz vectors are still orthonormal and their residuals explicit-accurate."""
+    A, _ = known_spectrum([100.0, 99.0, 98.0, 97.0], 200, seed=6, rest=1e-3)
+    r = lanczos(LambdaOperator(A), 4, tol=1e-13, max_iter=40, seed=0, return_vectors=True)
+    V = r.eigenvectors
+    torch.testing.assert_close(V @ V.T, torch.eye(4, dtype=torch.float64), rtol=0, atol=1e-10)
+    for lam, v, res in zip(r.eigenvalues, V, r.residuals):
+        assert res == pytest.approx(float((A @ v - lam * v).norm()), rel=1e-6, abs=1e-12)
