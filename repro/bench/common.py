@@ -150,7 +150,7 @@ def describe_bench(result: dict[str, Any]) -> list[str]:
             lines.append(f"  one Hessian-vector product (kept graph, best of the interleaved runs): ours {pp['ours_s']:.3f} s, PyHessian "
                          f"{pp['pyhessian_s']:.3f} s; PyHessian / ours = {pp['pyhessian_over_ours']:.2f} (above 1 = "
                          "ours is faster)")
-        for key in [k for k in result if k == "lambda_max" or k.startswith("top")]:
+        for key in [k for k, v in result.items() if (k == "lambda_max" or k.startswith("top")) and isinstance(v, dict)]:
             entry = result[key]
             ours = entry.get("ours_lanczos", {})
             res = max(ours.get("rel_residuals") or [float("nan")])
