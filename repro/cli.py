@@ -147,12 +147,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         raise ReproError(f"{run_dir} is not a directory: pass the directory of a claims run, the one holding "
                          f"claims.json (e.g. runs/<profile>-<hash>, printed by `repro claims`)")
-    if not (run_dir / "claims.json").is_file():
+    claims = Path(args.claims) if args.claims else None
+    if claims is None and not (run_dir / "claims.json").is_file():
         raise ReproError(f"{run_dir} holds no claims.json: pass the directory of a finished claims run "
                          f"(run `repro claims` first; it prints the directory)")
+    if claims is not None and not claims.is_file():
+        raise ReproError(f"{claims} is not a file: --claims takes a claims.json")
     from repro.report import write_report
 
-    path = write_report(run_dir, Path(args.output) if args.output else None)
+    path = write_report(run_dir, Path(args.output) if args.output else None, claims)
     print(f"report: {path}")
     return 0
 
@@ -271,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the self-contained HTML report of a claims run directory")
     p.add_argument("run_dir", help="directory holding claims.json")
     p.add_argument("-o", "--output", default=None, help="output file (default: RUN_DIR/report.html)")
+    p.add_argument("--claims", default=None,
+                   help="verdicts from this claims.json instead of RUN_DIR/claims.json (evidence still from RUN_DIR;"
+                        " e.g. a published run's record over its trimmed evidence)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="performance benchmarks that write JSON",

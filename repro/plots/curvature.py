@@ -104,3 +104,46 @@ def plot_spectral_density(results_by_arm: Mapping[str, Any], *, title: str | Non
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_matched_lambda(analyses: Sequence[Any]) -> Figure:
+    """The §5.1 primary curvature: λ_max at the first trajectory point where the training loss reaches a level
+    both arms reach (``matched_learned``, else the older ``matched``), one dot per seed and arm, per task; a run
+    that never reached the level is listed under the axis. Data markers carry gid ``matched:<init>:<task>``."""
+    tasks = ordered_tasks(analyses) or ["(no runs)"]
+    fig, axes = new_figure(len(tasks), 1, width=3.6, height=3.0)
+    for c, task in enumerate(tasks):
+        ax = axes[0, c]
+        runs = sorted((a for a in analyses if a.task == task), key=lambda a: (a.init, a.seed))
+        inits = list(dict.fromkeys(a.init for a in sorted(runs, key=lambda a: a.init != "pretrained")))
+        missing, level = [], None
+        for x, init in enumerate(inits):
+            vals = []
+            for a in (a for a in runs if a.init == init):
+                m = getattr(a, "matched_learned", None) or getattr(a, "matched", None)
+                ev = m.hessian.eigenvalues if m is not None and m.reached and m.hessian is not None else ()
+                level = m.level if m is not None else level
+                if ev:
+                    vals.append((a.seed, float(max(ev))))
+                else:
+                    missing.append(f"{arm_label(init)} seed {a.seed}")
+            if vals:
+                ys = np.asarray([v for _, v in vals])
+                ax.scatter(np.full(len(ys), x) + np.linspace(-0.08, 0.08, len(ys)), ys, color=arm_color(init),
+                           s=22, zorder=3, gid=f"matched:{init}:{task}")
+                for (seed, v), dx in zip(vals, np.linspace(-0.08, 0.08, len(ys))):
+                    ax.annotate(f"s{seed}", (x + dx, v), xytext=(4, 0), textcoords="offset points", fontsize=6)
+                ax.plot([x - 0.2, x + 0.2], [ys.mean()] * 2, color=arm_color(init), lw=2)
+        if not inits:
+            placeholder(ax, "no runs")
+            continue
+        ax.set_xticks(range(len(inits)), [arm_label(i) for i in inits], fontsize=8)
+        ax.set_xlim(-0.6, len(inits) - 0.4)
+        ax.set_yscale("log")
+        ax.set_ylabel("λ_max of ∇²(training loss)", fontsize=8)
+        ax.set_title(f"{task}: at training loss {level:.3g}" if level is not None else task, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        if missing:
+            ax.text(0.5, -0.22, "level not reached: " + ", ".join(missing), transform=ax.transAxes, ha="center",
+                    fontsize=6, color="#555555", wrap=True)
+    return fig

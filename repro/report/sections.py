@@ -14,7 +14,8 @@ import numpy as np
 
 from repro.report.data import ReportData
 from repro.report.figures import FigureRenderer
-from repro.report.markup import Safe, badge, el, fmt, fmt_signed, join, kv_table, png_img, slug, table
+from repro.report.markup import Safe, badge, el, fmt, fmt_signed, img_tag, join, kv_table, rst_blocks, slug, table
+from repro.report.summary import finding, readable, readable_text
 
 _PAIR_KEYS = ("task", "seed", "effect")
 
@@ -29,19 +30,6 @@ def figure_id(claim_id: str, setting: str, kind: str, task: str | None) -> str:
 
 
 # -- summary ---------------------------------------------------------------------------------------------------------
-def verdict_table(data: ReportData) -> Safe:
-    rep = data.claims
-    tasks = list(rep.tasks)
-    rows = []
-    for c in rep.claims:
-        survived = [s.setting for s in c.settings if s.verdict == "reproduced"]
-        rows.append([c.section, el("a", c.id, href=f"#{claim_anchor(c.id)}"),
-                     *[badge(c.per_task.get(t, "inconclusive")) if t in c.per_task else "—" for t in tasks],
-                     badge(c.verdict), ", ".join(survived) or "none"])
-    return table(["§", "claim", *tasks, "overall", "reproduced under"], rows,
-                 caption="Verdicts (claims × tasks; overall = every setting)", class_="verdicts")
-
-
 def _sizes(data: ReportData) -> str:
     seen: dict[str, tuple[int, int]] = {}
     for r in data.runs:
@@ -61,6 +49,18 @@ def _settings_text(profile: Mapping[str, Any]) -> list[str]:
     return out
 
 
+# what each recorded duration measures: train_seconds is only the training done by the invocation that wrote
+# claims.json (near 0 when it reused finished runs), training_compute_seconds the recorded time of every run used
+DURATION_NAMES = {
+    "train_seconds": "training in the last invocation (reused runs not counted)",
+    "analysis_seconds": "analysis in the last invocation",
+    "evaluation_seconds": "claim evaluation",
+    "report_seconds": "report",
+    "total_seconds": "last invocation in all",
+    "training_compute_seconds": "training compute of every run the claims use (as recorded by each run)",
+}
+
+
 def _durations(d: Mapping[str, float]) -> str:
     def hms(x: float) -> str:
         if not isinstance(x, (int, float)) or not math.isfinite(x):
@@ -70,7 +70,7 @@ def _durations(d: Mapping[str, float]) -> str:
         h, rem = divmod(int(round(x)), 3600)
         m, s = divmod(rem, 60)
         return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
-    return ", ".join(f"{k.replace('_seconds', '')} {hms(v)}" for k, v in d.items()) or "—"
+    return "; ".join(f"{DURATION_NAMES.get(k, k.replace('_seconds', ''))} {hms(v)}" for k, v in d.items()) or "—"
 
 
 def setup_table(data: ReportData) -> Safe:
@@ -93,7 +93,8 @@ def setup_table(data: ReportData) -> Safe:
                                  f"max length {prof.get('max_length', '—')}"),
         ("data sizes (runs)", _sizes(data)),
         ("learned (precondition)", f"training loss at θ1 ≤ {rep.learned_fraction_of_chance} × ln(#classes)"),
-        ("device", f"{prov.device} (torch threads {prov.torch_threads})"),
+        ("device", f"{prov.device} — as recorded; torch used {prov.torch_threads} thread(s) (intra-op); the "
+                   f"machine's core count is not recorded"),
         ("created", prov.created),
         ("git revision", join(el("code", prov.git_revision), " (uncommitted changes)" if prov.git_dirty else "")),
         ("python", prov.python),
@@ -135,53 +136,123 @@ def _stat_row(scope: str, st: Any, rows: Sequence[Mapping[str, Any]], keys: Sequ
             *[_mean_sd(r.get(k) for r in rows) for k in keys]]
 
 
-def comparison_table(comp: Any) -> Safe:
-    """Overall and per-task statistics of one comparison, with each arm's raw values (mean ± sd over pairs)."""
-    pairs = list(comp.per_pair)
-    keys = list(dict.fromkeys(k for r in pairs for k in r if k not in _PAIR_KEYS))
-    rows = [_stat_row("all tasks (pooled interval; verdict per task)", comp.overall, pairs, keys)]
-    for task, st in comp.per_task.items():
-        rows.append(_stat_row(task, st, [r for r in pairs if r.get("task") == task], keys))
-    caption = join(el("code", comp.name), " — ", comp.description, " ",
-                   el("span", f"[{'primary' if comp.primary else 'secondary'}; effect = {comp.effect_unit}; "
-                              f"needs mean ≥ {fmt_signed(comp.min_effect)}]", class_="muted"))
-    head = ["scope", "verdict", "n", "mean effect", "95% t-interval", "effects > 0", *[f"{k} (mean ± sd)" for k in keys]]
-    parts = [table(head, rows, caption=caption, class_="stats")]
+def _empty(comp: Any) -> bool:
+    return comp.overall.n == 0 and all(st.n == 0 for st in comp.per_task.values())
+
+
+def _exclusion_key(comp: Any) -> tuple[str, ...]:
+    return tuple(comp.excluded)
+
+
+def comparison_table(comp: Any, shown: dict[tuple[str, ...], str] | None = None, anchor: str = "") -> Safe:
+    """Overall and per-task statistics of one comparison, with each arm's raw values (mean ± sd over pairs).
+
+    A comparison with no valid pair in any task is one line, not a table of dashes. An exclusion list identical to
+    one already shown (``shown``: list → anchor) is referenced instead of repeated."""
+    shown = {} if shown is None else shown
+    need = f"needs mean ≥ {fmt_signed(comp.min_effect)}"
+    label = join(el("strong", readable(comp.name)), " ", el("code", comp.name, class_="id"))
+    kind = "primary" if comp.primary else "secondary"
+    parts: list[Any] = []
+    if _empty(comp):
+        parts.append(el("p", label, f" ({kind}; {comp.effect_unit}; {need}): ", badge(comp.overall.verdict),
+                        " n = 0 valid pairs in every task.", class_="empty-stats", id=anchor or None))
+    else:
+        pairs = list(comp.per_pair)
+        keys = list(dict.fromkeys(k for r in pairs for k in r if k not in _PAIR_KEYS and k != "bound"))
+        rows = []
+        if len(comp.per_task) > 1:
+            rows.append(_stat_row(f"pooled over {len(comp.per_task)} tasks (descriptive; verdict per task)",
+                                  comp.overall, pairs, keys))
+        for task, st in comp.per_task.items():
+            rows.append(_stat_row(task, st, [r for r in pairs if r.get("task") == task], keys))
+        caption = join(label, " — ", comp.description, " ",
+                       el("span", f"[{kind}; effect = {comp.effect_unit}; {need}]", class_="muted"))
+        head = ["scope", "verdict", "n", "mean effect", "95% t-interval", "effects > 0",
+                *[f"{k} (mean ± sd)" for k in keys]]
+        parts.append(join(el("span", id=anchor) if anchor else None, table(head, rows, caption=caption,
+                                                                             class_="stats")))
     if comp.excluded:
-        parts.append(el("p", f"Excluded pairs ({len(comp.excluded)}):", class_="muted"))
-        parts.append(el("ul", [el("li", e) for e in comp.excluded], class_="excluded"))
+        key = _exclusion_key(comp)
+        if key in shown:
+            parts.append(el("p", f"Excluded pairs ({len(comp.excluded)}): the same as ",
+                            el("a", "those listed above", href=f"#{shown[key]}"), ".", class_="muted excl-ref"))
+        else:
+            ex_id = f"excl-{anchor}" if anchor else None
+            if ex_id:
+                shown[key] = ex_id
+            parts.append(el("details", el("summary", f"Excluded pairs ({len(comp.excluded)})"),
+                            el("ul", [el("li", e) for e in comp.excluded], class_="excluded"), id=ex_id,
+                            class_="excl"))
     return join(parts)
 
 
 def figure_block(rendered: Any, claim_id: str) -> Safe:
     fid = figure_id(claim_id, rendered.setting, rendered.kind, rendered.task)
-    title = rendered.kind.replace("_", " ") + (f" — {rendered.task}" if rendered.task is not None else "")
-    return el("figure", png_img(rendered.png, alt=f"{title} ({rendered.setting})", id_=f"{fid}-img"),
+    title = rendered.title + (f" — {rendered.task}" if rendered.task is not None else "")
+    return el("figure", img_tag(rendered.data, rendered.mime, alt=f"{title} ({rendered.setting})",
+                                id_=f"{fid}-img"),
               el("figcaption", el("strong", title), ". ", rendered.caption), id=fid, class_="fig",
               data_kind=rendered.kind)
 
 
+def figure_ref(rendered: Any, claim_id: str, first_id: str) -> Safe:
+    """A figure already shown in another section: a link, not a second copy of the image."""
+    fid = figure_id(claim_id, rendered.setting, rendered.kind, rendered.task)
+    title = rendered.title + (f" — {rendered.task}" if rendered.task is not None else "")
+    return el("p", el("a", f"{title} ({rendered.setting})", href=f"#{first_id}"), ": shown above.",
+              id=fid, class_="fig-ref", data_kind=rendered.kind)
+
+
+def _why_list(claim: Any) -> Safe:
+    """Each setting's stored reason as a short list with readable names (the stored text is one long line)."""
+    items = []
+    for s in claim.settings:
+        parts = [p.strip() for p in str(s.reason).split("; ") if p.strip()]
+        items.append(el("li", el("strong", s.setting), ": ", badge(s.verdict),
+                        el("ul", [el("li", readable_text(p)) for p in parts]) if len(parts) > 1
+                        else join(" ", readable_text(parts[0]) if parts else "")))
+    return el("ul", items, class_="why")
+
+
 def claim_section(data: ReportData, claim: Any, renderer: FigureRenderer, first: bool = False) -> Safe:
     tasks = list(data.claims.tasks)
-    setting_rows = [[s.setting, badge(s.verdict), *[badge(s.per_task[t]) if t in s.per_task else "—" for t in tasks]]
-                    for s in claim.settings]
+    anchor = claim_anchor(claim.id)
     parts: list[Any] = [
-        el("h2", f"{claim.section} · {claim.id} ", badge(claim.verdict), id=claim_anchor(claim.id),
-           class_="first" if first else None),
+        el("h2", f"{claim.section} · {readable(claim.id)} ", el("code", claim.id, class_="id"), " ",
+           badge(claim.verdict), id=anchor, class_="first" if first else None),
         el("blockquote", claim.statement),
-        el("p", el("strong", "Why: "), claim.reason),
+        el("p", el("strong", "Finding: "), finding(data.claims, claim)),
+    ]
+    effect = renderer.effect_sizes(claim)
+    if effect is not None:
+        parts.append(figure_block(effect, claim.id))
+    parts += [
+        el("details", el("summary", "Why, per setting"), _why_list(claim)),
         *([el("details", el("summary", "How this claim is measured (thresholds and their justification)"),
-              el("pre", str(claim.rationale).strip(), class_="rationale"))] if getattr(claim, "rationale", "") else []),
-        table(["setting", "verdict", *tasks], setting_rows, caption="Verdict per training setting and task"),
+              el("div", rst_blocks(str(claim.rationale)), class_="rationale"))]
+          if getattr(claim, "rationale", "") else []),
     ]
     if claim.thresholds:
         parts.append(el("p", "Thresholds fixed before the runs (min effect): ",
-                        ", ".join(f"{k} {fmt_signed(v)}" for k, v in claim.thresholds.items()), class_="muted"))
+                        ", ".join(f"{readable(k)} {fmt_signed(v)}" for k, v in claim.thresholds.items()),
+                        class_="muted"))
+    shown: dict[tuple[str, ...], str] = {}
+    if effect is not None:
+        renderer.place(effect, figure_id(claim.id, effect.setting, effect.kind, effect.task))
     for s in claim.settings:
-        parts.append(el("h3", f"Setting {s.setting} ", badge(s.verdict)))
-        parts.extend(comparison_table(c) for c in s.comparisons)
+        parts.append(el("h3", f"Setting {s.setting} ", badge(s.verdict),
+                        " ", el("span", ", ".join(f"{t}: {s.per_task.get(t, '—').replace('_', ' ')}"
+                                                   for t in tasks), class_="muted")))
+        if not s.comparisons:  # e.g. §5.3 long: the same extended runs as another setting, not counted again
+            parts.append(el("p", readable_text(s.reason), class_="muted shared"))
+            continue
+        parts.extend(comparison_table(c, shown, f"{anchor}-{slug(s.setting)}-{slug(c.name)}")
+                     for c in s.comparisons)
         figs = renderer.for_claim(claim.id, s.setting)
         if figs:
             parts.append(el("h4", "Figures"))
-            parts.extend(figure_block(f, claim.id) for f in figs)
+            for f in figs:
+                first_id = renderer.place(f, figure_id(claim.id, f.setting, f.kind, f.task))
+                parts.append(figure_block(f, claim.id) if first_id is None else figure_ref(f, claim.id, first_id))
     return el("section", parts, class_="claim", data_claim=claim.id)
