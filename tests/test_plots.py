@@ -122,8 +122,9 @@ def test_random_curves(analyses) -> None:  # noqa: ANN001
 def test_training_loss(records) -> None:  # noqa: ANN001
     fig = plot_training_loss(records)
     for ax in _main_axes(fig):
-        assert len(data_lines(ax, "train_epoch:")) == 2
-        assert len(data_lines(ax, "train_step:")) == 2
+        assert len(data_lines(ax, "train_epoch:")) == 2  # one thin line per seed and arm
+        assert len(data_lines(ax, "train_mean:")) == 2  # one bold mean per arm
+        assert all(ln.get_linewidth() > 2 for ln in data_lines(ax, "train_mean:"))
         assert ax.get_xlabel() == "epoch"
     _assert_labelled(fig)
 

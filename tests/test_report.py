@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import struct
 from html.parser import HTMLParser
@@ -14,10 +15,12 @@ import pytest
 
 from repro.report import write_index, write_report
 from repro.report.figures import CLAIM_FIGURES
+from repro.report.header import PAPER_URL
 from repro.report.sections import claim_anchor, figure_id
 from tests.report_fixture import SMOKE, XSS, XSS_MODEL, make_hostile
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SVG_PREFIX = "data:image/svg+xml;base64,"
 RESOURCE_ATTRS = {"src", "href", "srcset", "poster", "data", "action", "formaction", "background"}
 
 
@@ -54,6 +57,17 @@ def parse(html_text: str) -> Collector:
     return p
 
 
+def image_size(uri: str) -> tuple[int, int]:
+    """Pixel size of an embedded PNG, or the width/height (pt) an embedded SVG declares."""
+    if uri.startswith(SVG_PREFIX):
+        svg = base64.b64decode(uri[len(SVG_PREFIX):], validate=True).decode("utf-8")
+        assert "<script" not in svg.lower() and "<svg" in svg
+        m = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"[^>]*\sheight="([0-9.]+)pt"', svg)
+        assert m, svg[:300]
+        return int(float(m.group(1))), int(float(m.group(2)))
+    return png_size(uri)
+
+
 def png_size(uri: str) -> tuple[int, int]:
     prefix = "data:image/png;base64,"
     assert uri.startswith(prefix)
@@ -69,7 +83,9 @@ def assert_self_contained(doc: Collector) -> None:
             if name.startswith("on"):
                 pytest.fail(f"event handler attribute {name} on <{tag}>")
             if name in RESOURCE_ATTRS and value:
-                ok = value.startswith(("data:", "#")) or (tag == "a" and not value.startswith(("http", "//")))
+                # a link is navigation, not a resource: only the paper may be linked off-site
+                ok = value.startswith(("data:", "#")) or (tag == "a" and (value == PAPER_URL or
+                                                                          not value.startswith(("http", "//"))))
                 assert ok, f"<{tag} {name}={value[:60]!r}>"
     style = "".join(doc.text)
     assert "@import" not in style and "url(" not in style
@@ -99,7 +115,8 @@ def test_html_parses_and_is_balanced(hostile) -> None:  # noqa: ANN001
 def test_no_external_resources_or_scripts(hostile) -> None:  # noqa: ANN001
     _, text = hostile
     assert_self_contained(parse(text))
-    assert "http://" not in text and "https://" not in text
+    rest = text.replace(f'href="{PAPER_URL}"', "")
+    assert "http://" not in rest and "https://" not in rest
 
 
 def test_hostile_strings_are_escaped(hostile) -> None:  # noqa: ANN001
@@ -118,6 +135,7 @@ def test_every_claim_and_figure(hostile) -> None:  # noqa: ANN001
     doc = parse(text)
     ids = doc.ids()
     imgs = {a["id"]: a for t, a in doc.tags if t == "img"}
+    refs = _figure_refs(doc)
     tasks = claims["tasks"]
     assert XSS in tasks
     for claim in claims["claims"]:
@@ -130,11 +148,31 @@ def test_every_claim_and_figure(hostile) -> None:  # noqa: ANN001
                 found = [w for w in wanted if w in ids]
                 assert found, f"no figure {kind} for {claim['id']} / {setting}"
                 for fid in found:
+                    fid = refs.get(fid, fid)  # shown in an earlier section: a link to it, not a copy
                     img = imgs[f"{fid}-img"]
                     assert img.get("alt")
-                    w, h = png_size(img["src"])
+                    w, h = image_size(img["src"])
                     assert w > 100 and h > 100
     assert len(imgs) == len(ids & {i[:-4] for i in imgs})  # every image sits in its own <figure id>
+
+
+def _figure_refs(doc: Collector) -> dict[str, str]:
+    """id of a figure reference (<p class="fig-ref">) -> the id of the figure it links to."""
+    out: dict[str, str] = {}
+    pending = None
+    for tag, attrs in doc.tags:
+        if tag == "p" and attrs.get("class") == "fig-ref":
+            pending = attrs["id"]
+        elif tag == "a" and pending:
+            out[pending] = str(attrs["href"]).lstrip("#")
+            pending = None
+    return out
+
+
+def test_every_image_is_embedded_once(hostile) -> None:  # noqa: ANN001
+    _, text = hostile
+    srcs = [a["src"] for t, a in parse(text).tags if t == "img"]
+    assert srcs and len(srcs) == len(set(srcs))
 
 
 def test_verdicts_and_statistics(hostile) -> None:  # noqa: ANN001
@@ -159,7 +197,7 @@ def test_verdicts_and_statistics(hostile) -> None:  # noqa: ANN001
 def test_missing_surface_still_renders(hostile) -> None:  # noqa: ANN001
     # the hostile copy dropped sst2/scratch's surface; its contours show a placeholder panel, not an error
     _, text = hostile
-    assert figure_id("wider_optima", "base", "contours", "sst2") in parse(text).ids()
+    assert figure_id("wider_optima", "base", "surface_trajectory", "sst2") in parse(text).ids()
 
 
 def test_missing_files_become_notes(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ def test_no_two_figure_kinds_render_the_same_png() -> None:
     data = load_report_data(SMOKE)
     renderer = FigureRenderer(data)
     setting, task = "base", data.tasks()[0]
-    pngs = {kind: renderer.render(kind, setting, task if spec.per_task else None).png for kind, spec in KINDS.items()}
+    pngs = {kind: renderer.render(kind, setting, task if spec.per_task else None).data
+            for kind, spec in KINDS.items()}
     for a, b in itertools.combinations(pngs, 2):
         assert pngs[a] != pngs[b], f"figure kinds {a!r} and {b!r} render identical PNGs"
 
@@ -26,8 +27,8 @@ def test_no_two_figure_kinds_render_the_same_png() -> None:
 def test_contours_show_the_surface_and_trajectories_the_path() -> None:
     data = load_report_data(SMOKE)
     task = data.tasks()[0]
-    contours = KINDS["contours"].draw(data, "base", task)
-    trajectories = KINDS["trajectories"].draw(data, "base", task)
+    contours = KINDS["dev_surface"].draw(data, "base", task)
+    trajectories = KINDS["surface_trajectory"].draw(data, "base", task)
     assert not _trajectory_lines(contours)
     assert _trajectory_lines(trajectories)
-    assert KINDS["contours"].caption != KINDS["trajectories"].caption
+    assert KINDS["dev_surface"].caption != KINDS["surface_trajectory"].caption

@@ -82,7 +82,7 @@ def verdict_grid(data: ReportData) -> Safe:
     all_cells = {(c.claim, c.setting, c.task): c for c in cells(rep)}
     cols = [(s, t) for s in rep.settings for t in rep.tasks]
     head = el("thead", el("tr", el("th", "claim", scope="col"),
-                          [el("th", t, el("br"), el("span", s, class_="muted"), scope="col") for s, t in cols],
+                          [el("th", t, " ", el("span", f"· {s}", class_="muted"), scope="col") for s, t in cols],
                           el("th", "overall", scope="col")))
     rows = []
     for c in rep.claims:
