@@ -258,3 +258,103 @@ def test_index_lists_runs(tmp_path: Path) -> None:
 def test_index_without_runs(tmp_path: Path) -> None:
     text = write_index(tmp_path).read_text()
     assert "No published runs yet" in text
+
+
+# -- first screen ----------------------------------------------------------------------------------------------------
+def _first_screen(text: str) -> str:
+    start = text.index('<header class="first-screen">')
+    return text[start:text.index("</header>", start)]
+
+
+def test_first_screen_says_what_was_run_and_what_came_out() -> None:
+    from repro.report import render_report
+    from repro.results import load_claims
+
+    text = render_report(SMOKE)
+    head = _first_screen(text)
+    visible = "".join(parse(head).text)
+    rep = load_claims(SMOKE)
+    for fact in ("model", rep.profile["model"], "hardware", rep.provenance.device, rep.provenance.git_revision[:12],
+                 rep.data_source, "excerpts", "profile"):
+        assert fact in visible, fact
+    assert "0 of 5 reproduced, 5 inconclusive" in visible  # counts, not just "not all reproduced"
+    grid = parse(head)
+    cells = [a for t, a in grid.tags if t == "td" and "cell" in (a.get("class") or "")]
+    assert len(cells) == len(rep.claims) * (len(rep.tasks) * len(rep.settings) + 1)
+    assert "n = 0 valid pairs; need ≥ +0.22" in visible  # the deciding number of a cell
+    assert visible.count("did not learn") >= len(rep.claims)  # one finding per claim says why
+    assert "Pipeline check" in visible and "not the science" in visible
+    hrefs = [a.get("href") for t, a in grid.tags if t == "a"]
+    assert "claims.json" in hrefs and PAPER_URL in hrefs
+    assert "<footer" in text and rep.provenance.git_revision in text.split("<footer", 1)[1]
+
+
+def test_verdict_cells_quote_the_comparison_that_decided_them() -> None:
+    from repro.report.summary import cells, finding
+    from repro.results import load_claims
+
+    rep = load_claims(Path(__file__).parent / "fixtures" / "golden" / "cpu")
+    by_key = {(c.claim, c.setting, c.task): c for c in cells(rep)}
+    c = by_key[("easier_optimization", "base", "sst2")]
+    assert c.verdict == "not_reproduced" and c.comparison.name == "steps_to_loss_level"
+    assert c.number() == "−0.024 [−0.19, +0.15] need ≥ +0.22"
+    c = by_key[("generalization_consistency", "base", "mrpc")]
+    assert c.comparison.name == "dev_accuracy" and c.stat.n == 0
+    claim = next(x for x in rep.claims if x.id == "generalization_consistency")
+    assert "neither arm generalised (majority rate 0.684) in every pair" in finding(rep, claim)
+    overfit = next(x for x in rep.claims if x.id == "overfitting_robustness")
+    assert "same extended-training runs as setting base" in finding(rep, overfit)
+
+
+def test_superseded_run_carries_a_banner(tmp_path: Path) -> None:
+    root = shutil.copytree(SMOKE, tmp_path / "run")
+    (root / "NOTE.txt").write_text(f"Superseded by reports/cpu: wrong rate {XSS}\n")
+    text = write_report(root).read_text()
+    head = _first_screen(text)
+    assert 'class="banner superseded"' in head and head.index("banner superseded") < head.index("<h1")
+    assert "Superseded by reports/cpu" in "".join(parse(head).text) and XSS not in text
+
+
+def test_old_schema_is_one_line_on_the_page() -> None:
+    from repro.report import render_report
+
+    head = _first_screen(render_report(SMOKE))
+    assert head.count('class="banner schema"') == 1 and "no schema_version" in head
+
+
+def test_rationale_markup_is_rendered_and_why_is_a_list(hostile) -> None:  # noqa: ANN001
+    _, text = hostile
+    assert "``" not in text  # double backticks became <code>
+    doc = parse(text)
+    assert any(t == "ul" and a.get("class") == "why" for t, a in doc.tags)
+    visible = "".join(doc.text)
+    assert "hessian_lambda_max_matched_loss:" not in visible  # snake_case ids in reasons became readable names
+
+
+def test_empty_statistics_collapse_and_exclusions_are_shown_once() -> None:
+    from repro.report import render_report
+
+    text = render_report(Path(__file__).parent / "fixtures" / "golden" / "cpu")
+    doc = parse(text)
+    classes = [str(a.get("class") or "").split() for _, a in doc.tags]
+    assert sum("empty-stats" in c for c in classes) > 5
+    assert sum("excl-ref" in c for c in classes) > 0
+    lists = [a.get("id") for t, a in doc.tags if t == "details" and a.get("class") == "excl"]
+    assert len(lists) == len(set(lists))
+    assert text.count('<table class="stats"') < 40
+
+
+# -- size ------------------------------------------------------------------------------------------------------------
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
+
+
+@pytest.mark.parametrize(("name", "limit"), [("cpu", 3_000_000), ("smoke", 1_000_000)])
+def test_published_reports_are_small(name: str, limit: int) -> None:
+    size = (REPORTS / name / "report.html").stat().st_size
+    assert size < limit, f"reports/{name}/report.html is {size} bytes"
+
+
+def test_smoke_report_renders_under_a_megabyte() -> None:
+    from repro.report import render_report
+
+    assert len(render_report(SMOKE).encode("utf-8")) < 1_000_000

@@ -98,8 +98,8 @@ def verdict_grid(data: ReportData) -> Safe:
                           title=f"{c.id} / {s} / {t}"))
         rows.append(el("tr", el("th", el("a", f"{c.section} {readable(c.id)}", href=f"#claim-{slug(c.id)}"),
                                 scope="row"), tds, el("td", badge(c.verdict), class_=f"cell v-{c.verdict}")))
-    caption = ("Verdict per claim, setting and task; each cell: the primary comparison that decided it, its mean "
-               "paired effect with the 95% interval, and the minimum effect fixed before the runs")
+    caption = ("Verdicts by claim, task and setting. Each cell: the primary comparison that decided it, its mean "
+               "paired effect [95% interval] and the minimum effect fixed before the runs")
     return el("div", el("table", el("caption", caption), head, el("tbody", rows), class_="grid", id="verdict-grid"),
               class_="scroll grid-box")
 

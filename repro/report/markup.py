@@ -172,7 +172,7 @@ pre.rationale { white-space: pre-wrap; font-size: .85em; background: #f6f8fa; pa
 .arm-scratch { color: var(--scr); font-weight: 600; }
 ul.excluded { font-size: .85rem; color: var(--muted); }
 nav.toc ol { padding-left: 1.2rem; }
-header.first-screen h1 { margin-top: .2rem; }
+header.first-screen h1 { margin: .2rem 0 .1rem; font-size: clamp(1.2rem, 2.6vw, 1.9rem); }
 .banner { padding: .45rem .8rem; border-radius: 6px; margin: .3rem 0; font-size: .9rem; }
 .banner.superseded { background: #fdecea; border: 1px solid var(--bad); }
 .banner.smoke { background: #fff6e0; border: 1px solid var(--maybe); }
@@ -182,7 +182,9 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0 .8rem; 
 dl.facts dt { font-weight: 600; color: var(--muted); }
 dl.facts dd { margin: 0; }
 .grid-box { margin: .4rem 0; }
-table.grid { width: 100%; font-size: .78rem; table-layout: fixed; }
+table.grid { width: 100%; font-size: .76rem; table-layout: fixed; }
+table.grid td, table.grid th { overflow-wrap: anywhere; }
+table.grid caption { font-size: .8rem; font-weight: 600; padding: .1rem 0; }
 table.grid th[scope=row] { width: 13%; font-weight: 600; }
 table.grid th, table.grid td { padding: .2rem .3rem; }
 table.grid .badge { font-size: .7rem; white-space: normal; padding: 0 .4rem; }

@@ -117,8 +117,8 @@ class ClaimsReport:
 def schema_notice(report: ClaimsReport) -> str:
     """One line for a reader when ``report`` was written before ``schema_version`` existed (else ``""``)."""
     if report.schema_version == UNVERSIONED:
-        return (f"claims.json has no schema_version: written before the results schema was versioned; read as "
-                f"version {SCHEMA_VERSION}, fields added since take their defaults")
+        return (f"claims.json has no schema_version (written before versioning); read by the version "
+                f"{SCHEMA_VERSION} loader, newer fields take their defaults")
     return ""
 
 
