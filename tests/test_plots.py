@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 from matplotlib.colors import same_color
 from matplotlib.figure import Figure
@@ -174,3 +175,41 @@ def test_no_pyplot_state(analyses, records, tmp_path: Path) -> None:  # noqa: AN
     for f in figs:
         assert figure_png(f)[:4] == b"\x89PNG"
     assert helpers.Gcf.get_num_fig_managers() == before
+
+
+def test_effect_sizes_show_every_pair_the_mean_and_the_threshold() -> None:
+    from repro.plots.effects import plot_effect_sizes
+    from repro.results import load_claims
+    from tests.golden import FIXTURES
+
+    rep = load_claims(FIXTURES / "cpu")
+    claim = next(c for c in rep.claims if c.id == "easier_optimization")
+    fig = plot_effect_sizes(claim, tasks=list(rep.tasks))
+    primary = [c for c in claim.settings[0].comparisons if c.primary]
+    assert len(fig.axes) == len(primary)
+    ax = fig.axes[0]
+    comp = primary[0]
+    dots = [c for c in ax.collections if str(c.get_gid() or "").startswith(f"effect:{comp.name}:")]
+    assert sum(len(c.get_offsets()) for c in dots) == sum(
+        len(c.per_pair) for s in claim.settings for c in s.comparisons if c.name == comp.name)
+    xs = sorted(float(x) for ln in ax.get_lines() for x in ln.get_xdata() if ln.get_linestyle() == "--")
+    assert xs and xs[0] == pytest.approx(comp.min_effect)  # the threshold line
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == "sst2 · base"
+
+
+def test_surfaces_share_one_colour_scale_and_name_each_seed() -> None:
+    from repro.plots.landscape import plot_surfaces
+    from tests.golden import FIXTURES
+
+    runs = [a for a in load_report_data(FIXTURES / "cpu").analyses("base") if a.task == "sst2"]
+    assert len({a.seed for a in runs}) == 3
+    fig = plot_surfaces(runs, "train_loss")
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    levels = {tuple(np.round(c.levels, 12)) for ax in panels for c in ax.collections if hasattr(c, "levels")}
+    assert len(levels) == 1  # one colour scale for every seed and arm
+    (lv,) = levels
+    values = np.concatenate([np.asarray(a.surface.grids["train_loss"], dtype=float).ravel() for a in runs])
+    values = values[np.isfinite(values)]
+    assert lv[0] <= values.min() + 1e-9 and lv[-1] >= values.max() - 1e-9  # spanning every panel's values
+    assert all("seed" in ax.get_title() for ax in panels)
+    assert len(panels) == len({(a.init, a.seed) for a in runs})

@@ -24,7 +24,8 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def plot_effect_sizes(claim: Any, names: dict[str, str] | None = None) -> Figure:
+def plot_effect_sizes(claim: Any, names: dict[str, str] | None = None,
+                      tasks: list[str] | None = None) -> Figure:
     """One panel per primary comparison; one row per (setting, task): dots = per-seed paired effects (hollow =
     a censored bound), bar = 95% t-interval, diamond = mean, dashed line = the minimum effect, grey line = 0.
     Data markers carry gid ``effect:<comparison>:<setting>:<task>``."""
@@ -34,9 +35,10 @@ def plot_effect_sizes(claim: Any, names: dict[str, str] | None = None) -> Figure
         for c in s.comparisons:
             if c.primary:
                 comps.setdefault(c.name, []).append((s.setting, c))
-    tasks = list(dict.fromkeys(t for s in claim.settings for c in s.comparisons for t in c.per_task))
+    seen = list(dict.fromkeys(t for s in claim.settings for c in s.comparisons for t in c.per_task))
+    tasks = [t for t in (tasks or []) if t in seen] + [t for t in seen if t not in (tasks or [])]
     rows = [(s.setting, t) for s in claim.settings for t in tasks if s.comparisons]
-    fig, axes = new_figure(max(1, len(comps)), 1, width=3.6, height=0.5 + 0.42 * max(2, len(rows)))
+    fig, axes = new_figure(max(1, len(comps)), 1, width=4.0, height=0.9 + 0.42 * max(2, len(rows)))
     if not comps:
         placeholder(axes[0, 0], "no primary comparisons")
         return fig

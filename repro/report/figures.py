@@ -211,7 +211,7 @@ class FigureRenderer:
             return None
         key = ("effect_sizes", "all", claim.id)
         if key not in self._cache:
-            fig = plot_effect_sizes(claim, COMPARISON_NAMES)
+            fig = plot_effect_sizes(claim, COMPARISON_NAMES, list(self.data.tasks()))
             self._cache[key] = self._rendered(
                 "effect_sizes", "all", None, "Paired effects",
                 "Paired effect of every seed (dots; hollow = a censored bound) for each primary comparison, per "

@@ -188,7 +188,8 @@ table.grid caption { font-size: .8rem; font-weight: 600; padding: .1rem 0; }
 table.grid th[scope=row] { width: 13%; font-weight: 600; }
 table.grid th, table.grid td { padding: .2rem .3rem; }
 table.grid .badge { font-size: .7rem; white-space: normal; padding: 0 .4rem; }
-table.grid thead th:last-child { width: 10%; }
+table.grid thead th:last-child { width: 8.5rem; }
+table.grid .badge { overflow-wrap: normal; word-break: keep-all; }
 table.grid td.cell .what { font-weight: 600; margin-top: .1rem; line-height: 1.2; }
 table.grid td.cell .num { font-variant-numeric: tabular-nums; line-height: 1.2; }
 td.v-reproduced { background: #e7f4ea; } td.v-not_reproduced { background: #fbe9e7; }
