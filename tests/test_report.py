@@ -358,3 +358,17 @@ def test_smoke_report_renders_under_a_megabyte() -> None:
     from repro.report import render_report
 
     assert len(render_report(SMOKE).encode("utf-8")) < 1_000_000
+
+
+def test_index_stamps_a_superseded_report_with_its_note(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    old = reports / "old"
+    old.mkdir(parents=True)
+    (old / "claims.json").write_text('{"profile": {}, "stale": true}')
+    (old / "report.html").write_text("<!DOCTYPE html><html><body><main><h1>old</h1></main></body></html>")
+    (old / "NOTE.txt").write_text(f"Superseded by cpu: {XSS}\n")
+    write_index(reports)
+    write_index(reports)  # idempotent: one banner
+    text = (old / "report.html").read_text()
+    assert text.count("run-note-banner") == 1 and text.index("run-note-banner") < text.index("<h1>")
+    assert XSS not in text and "Superseded by cpu" in "".join(parse(text).text)

@@ -215,6 +215,14 @@ def _why_list(claim: Any) -> Safe:
     return el("ul", items, class_="why")
 
 
+# notes a reader needs beside a claim's numbers, where two claims apply the same test differently
+_BINOMIAL = ("The generalisation precondition is a one-sided exact binomial test of dev accuracy against the "
+             "majority-class rate at α = 0.05 in both claims. §6 tests one final accuracy at 0.05; §5.3 tests the "
+             "best of k extended-training evaluations, so it divides α by k (Bonferroni): with k = 10 the "
+             "exclusions below read p ≥ 0.005. The two numbers are one rule, not two thresholds.")
+CLAIM_NOTES: dict[str, str] = {"overfitting_robustness": _BINOMIAL, "generalization_consistency": _BINOMIAL}
+
+
 def claim_section(data: ReportData, claim: Any, renderer: FigureRenderer, first: bool = False) -> Safe:
     tasks = list(data.claims.tasks)
     anchor = claim_anchor(claim.id)
@@ -233,6 +241,8 @@ def claim_section(data: ReportData, claim: Any, renderer: FigureRenderer, first:
               el("div", rst_blocks(str(claim.rationale)), class_="rationale"))]
           if getattr(claim, "rationale", "") else []),
     ]
+    if claim.id in CLAIM_NOTES:
+        parts.append(el("p", el("strong", "Note: "), CLAIM_NOTES[claim.id], class_="muted note"))
     if claim.thresholds:
         parts.append(el("p", "Thresholds fixed before the runs (min effect): ",
                         ", ".join(f"{readable(k)} {fmt_signed(v)}" for k, v in claim.thresholds.items()),
