@@ -213,3 +213,18 @@ def test_surfaces_share_one_colour_scale_and_name_each_seed() -> None:
     assert lv[0] <= values.min() + 1e-9 and lv[-1] >= values.max() - 1e-9  # spanning every panel's values
     assert all("seed" in ax.get_title() for ax in panels)
     assert len(panels) == len({(a.init, a.seed) for a in runs})
+
+
+def test_hessian_spectrum_has_labelled_rank_and_value_ticks() -> None:
+    from repro.plots import plot_hessian_spectra
+    from tests.golden import FIXTURES
+
+    runs = load_report_data(FIXTURES / "cpu").analyses("base")
+    fig = plot_hessian_spectra(runs)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        k = max(len(a.hessian.eigenvalues) for a in runs)
+        assert [t for t in ax.get_xticks()] == list(range(1, k + 1))
+        labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()
+                  and ax.get_ylim()[0] <= t.get_position()[1] <= ax.get_ylim()[1]]
+        assert len(labels) >= 2, labels  # at least two labelled values on the visible axis

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from repro.plots.style import arm_color, arm_label, new_figure, ordered_tasks, placeholder
 
@@ -46,15 +46,24 @@ def plot_hessian_spectra(analyses: Sequence[Any]) -> Figure:
             bars.lines[0].set_gid(f"hessian:{a.init}:{task}:{a.seed}")  # the data line, not the error-bar caps
             labelled.add(a.init)
             everything.extend(ev[np.isfinite(ev)].tolist())
-        if everything:
+        if everything and min(everything) > 0:
+            # labelled ticks inside a narrow range too (a log axis over 80-500 would label only 100)
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        elif everything:
             small = max(1e-3, 1e-2 * max(abs(v) for v in everything))
             ax.set_yscale("symlog", linthresh=small)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        kmax = max(len(a.hessian.eigenvalues) for a in runs)
+        ax.set_xticks(range(1, kmax + 1))
+        ax.set_xlim(0.5, kmax + 0.5)
         ax.plot([], [], marker="o", mfc="white", mec="#555555", ls="none", label="hollow: Lanczos not converged")
         ax.set_title(task, fontsize=10)
         ax.set_xlabel("eigenvalue rank (1 = largest)")
         ax.set_ylabel("eigenvalue of ∇²(training loss)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     return fig
 

@@ -41,7 +41,7 @@ def banners(data: ReportData, note: str, schema_line: str) -> list[Safe]:
         out.append(el("div", el("strong", title), note, class_="banner superseded", role="note"))
     if is_smoke(data.claims.profile):
         out.append(el("div", el("strong", "Pipeline check. "), "This smoke run checks the pipeline, not the "
-                      "science: too few steps for any arm to learn, so every claim is inconclusive by design.",
+                      "science: too few steps for the arms to learn, so its verdicts say nothing about the paper.",
                       class_="banner smoke", role="note"))
     if schema_line:
         out.append(el("div", schema_line, class_="banner schema", role="note"))
