@@ -199,7 +199,7 @@ ul.findings li { max-width: none; }
 p.counts, p.links { margin: .2rem 0; font-size: .84rem; }
 p.empty-stats { font-size: .85rem; margin: .3rem 0; }
 code.id { color: var(--muted); font-size: .75em; }
-table.stats td:nth-child(n+3) { text-align: right; white-space: nowrap; }
+table.stats td:nth-child(n+3), table.runs td:nth-child(n+4) { text-align: right; white-space: nowrap; }
 .badge.undecidable { background: var(--muted); }
 footer { margin-top: 2rem; border-top: 1px solid var(--line); padding-top: .5rem; font-size: .8rem; }
 code { font-size: .85em; background: var(--soft); padding: 0 .2rem; border-radius: 3px; word-break: break-all; }

@@ -107,15 +107,23 @@ def setup_table(data: ReportData) -> Safe:
     return kv_table(items, caption="Setup and provenance")
 
 
+def _fixed(x: Any, places: int) -> str:
+    """One notation per column: fixed decimals (a column of 0.3364 and 1.2e-05 reads as a column of numbers)."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+        return f"{x:.{places}f}"
+    return "—"
+
+
 def runs_table(data: ReportData) -> Safe:
     rows = []
     for r in data.runs:
         s = r.summary
         rows.append([s.setting, s.task, el("span", s.init, class_=f"arm-{slug(s.init)}"), s.seed, s.status,
-                     fmt(s.learned), fmt(s.train_loss_theta1), fmt(s.dev_accuracy), s.total_steps,
-                     fmt(s.wall_seconds, 4), "; ".join(filter(None, (getattr(s, "error", ""), *r.notes)))])
-    return table(["setting", "task", "arm", "seed", "status", "learned", "train loss θ1", "dev acc", "steps",
-                  "wall s", "notes"], rows, caption="Training runs")
+                     fmt(s.learned), _fixed(s.train_loss_theta1, 4), _fixed(s.dev_accuracy, 3), s.total_steps,
+                     f"{s.wall_seconds:.1f}" if isinstance(s.wall_seconds, (int, float)) else "—", "; ".join(filter(None, (getattr(s, "error", ""), *r.notes)))])
+    return el("details", el("summary", f"Training runs ({len(rows)})"),
+              table(["setting", "task", "arm", "seed", "status", "learned", "train loss θ1", "dev acc", "steps",
+                     "wall s", "notes"], rows, caption="Training runs", class_="runs"))
 
 
 # -- claims ----------------------------------------------------------------------------------------------------------
@@ -125,8 +133,16 @@ def _mean_sd(values: Iterable[Any]) -> str:
     if v.size == 0:
         return "—"
     if v.size == 1:
-        return f"{v[0]:.4g}"
-    return f"{v.mean():.4g} ± {v.std(ddof=1):.2g}"
+        return _plain(float(v[0]), 4)
+    return f"{_plain(float(v.mean()), 4)} ± {_plain(float(v.std(ddof=1)), 2)}"
+
+
+def _plain(x: float, sig: int) -> str:
+    """``sig`` significant digits without exponent notation (tables read 0.000018 and 220, not 1.8e-05, 2.2e+02)."""
+    text = f"{x:.{sig}g}"
+    if "e" in text and x != 0:
+        text = f"{x:.{max(0, sig - 1 - math.floor(math.log10(abs(x))))}f}"
+    return text
 
 
 def _stat_row(scope: str, st: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[Any]:
