@@ -137,3 +137,7 @@ def test_published_cpu_report_grid_fits_the_first_screen(tmp_path: Path) -> None
         result = _inspect(page, width, 900)
         grid = result["grid"]
         assert grid["bottom"] <= 900 and grid["boxScroll"] <= grid["boxClient"] + 1, (width, grid)
+        assert result["scrollWidth"] <= result["clientWidth"] + 1
+        # a few screens, not 42: statistics and the second setting's figures are folded (was 38,141 px at 1440)
+        assert result["height"] < 18 * 900, result["height"]
+        assert all(i["w"] > 0 for i in result["images"])  # folded figures still decode

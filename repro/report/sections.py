@@ -266,19 +266,28 @@ def claim_section(data: ReportData, claim: Any, renderer: FigureRenderer, first:
     shown: dict[tuple[str, ...], str] = {}
     if effect is not None:
         renderer.place(effect, figure_id(claim.id, effect.setting, effect.kind, effect.task))
-    for s in claim.settings:
+    for i, s in enumerate(claim.settings):
         parts.append(el("h3", f"Setting {s.setting} ", badge(s.verdict),
                         " ", el("span", ", ".join(f"{t}: {s.per_task.get(t, '—').replace('_', ' ')}"
                                                    for t in tasks), class_="muted")))
         if not s.comparisons:  # e.g. §5.3 long: the same extended runs as another setting, not counted again
             parts.append(el("p", readable_text(s.reason), class_="muted shared"))
             continue
-        parts.extend(comparison_table(c, shown, f"{anchor}-{slug(s.setting)}-{slug(c.name)}")
-                     for c in s.comparisons)
+        n_primary = sum(1 for c in s.comparisons if c.primary)
+        # the statistics are the evidence behind the grid and the effect figure: one click away, not 5 screens
+        parts.append(el("details", el("summary", f"Statistics of {len(s.comparisons)} comparisons ({n_primary} "
+                                                 f"primary), setting {s.setting}"),
+                        [comparison_table(c, shown, f"{anchor}-{slug(s.setting)}-{slug(c.name)}")
+                         for c in s.comparisons], class_="stats-block"))
         figs = renderer.for_claim(claim.id, s.setting)
         if figs:
-            parts.append(el("h4", "Figures"))
+            blocks = []
             for f in figs:
                 first_id = renderer.place(f, figure_id(claim.id, f.setting, f.kind, f.task))
-                parts.append(figure_block(f, claim.id) if first_id is None else figure_ref(f, claim.id, first_id))
+                blocks.append(figure_block(f, claim.id) if first_id is None else figure_ref(f, claim.id, first_id))
+            if i == 0:  # the first setting's figures are open; the others' are one click away
+                parts += [el("h4", "Figures"), *blocks]
+            else:
+                parts.append(el("details", el("summary", f"Figures, setting {s.setting} ({len(blocks)})"), blocks,
+                                class_="figs-block"))
     return el("section", parts, class_="claim", data_claim=claim.id)
