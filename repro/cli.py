@@ -46,7 +46,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _profile(args: argparse.Namespace):  # noqa: ANN202
+def _profile(args: argparse.Namespace):
     from repro.config import apply_overrides, get_profile
 
     prof = get_profile(args.profile)
@@ -66,7 +66,7 @@ def _profile(args: argparse.Namespace):  # noqa: ANN202
     return prof
 
 
-def _validate(prof, args: argparse.Namespace) -> None:  # noqa: ANN001
+def _validate(prof, args: argparse.Namespace) -> None:
     """The profile as it will run (with ``--tasks``/``--seeds`` of ``repro claims`` applied) is valid."""
     import dataclasses
 
@@ -128,8 +128,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ReproError(f"--workers {args.workers}: must be at least 1")
     prof = _profile(args)
-    kwargs = dict(out=Path(args.out), data_dir=_data_dir(args), device=args.device, tasks=args.tasks,
-                  seeds=args.seeds, progress=not args.no_progress, shard=shard)
+    kwargs = {"out": Path(args.out), "data_dir": _data_dir(args), "device": args.device, "tasks": args.tasks,
+                  "seeds": args.seeds, "progress": not args.no_progress, "shard": shard}
     if args.workers > 1:
         if launched_by_torchrun():
             raise ReproError("--workers starts its own process group; under torchrun use --nproc-per-node instead")
@@ -323,7 +323,7 @@ class _Terminated(KeyboardInterrupt):
     signum = signal.SIGTERM
 
 
-def _raise_terminated(signum: int, frame: object) -> None:  # noqa: ARG001
+def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated("SIGTERM")
 
 

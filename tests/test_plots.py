@@ -30,17 +30,17 @@ from tests.report_fixture import SMOKE
 
 
 @pytest.fixture(scope="module")
-def data():  # noqa: ANN201
+def data():
     return load_report_data(SMOKE)
 
 
 @pytest.fixture(scope="module")
-def analyses(data):  # noqa: ANN001, ANN201
+def analyses(data):
     return data.analyses("base")
 
 
 @pytest.fixture(scope="module")
-def records(data) -> list[TrainingRecord]:  # noqa: ANN001
+def records(data) -> list[TrainingRecord]:
     return data.training("base")
 
 
@@ -64,7 +64,7 @@ def test_fixture_is_small() -> None:
     assert total < 1_000_000
 
 
-def test_loss_curves(analyses) -> None:  # noqa: ANN001
+def test_loss_curves(analyses) -> None:
     fig = plot_loss_curves(analyses, ("train_loss", "dev_error"))
     axes = _main_axes(fig)
     assert len(axes) == 4  # 2 metrics × 2 tasks
@@ -81,7 +81,7 @@ def test_loss_curves(analyses) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("metrics", [("train_loss",), ("train_loss", "dev_error")])
-def test_contours_have_colorbars_and_trajectories(analyses, metrics) -> None:  # noqa: ANN001
+def test_contours_have_colorbars_and_trajectories(analyses, metrics) -> None:
     runs = [a for a in analyses if a.task == "mrpc"]
     fig = plot_contours(runs, metrics)
     axes = _main_axes(fig)
@@ -97,7 +97,7 @@ def test_contours_have_colorbars_and_trajectories(analyses, metrics) -> None:  #
     assert any("off-plane" in t for t in labels) and "start θ0" in labels and "end θ1" in labels
 
 
-def test_contours_without_surface(analyses) -> None:  # noqa: ANN001
+def test_contours_without_surface(analyses) -> None:
     runs = [a for a in analyses if a.task == "sst2"]
     runs = [dataclasses.replace(a, surface=None, projection=None) if a.init == "scratch" else a for a in runs]
     fig = plot_contours(runs, ("train_loss", "dev_error"))
@@ -112,7 +112,7 @@ def test_contours_with_no_runs() -> None:
     assert figure_png(fig)[:4] == b"\x89PNG"
 
 
-def test_random_curves(analyses) -> None:  # noqa: ANN001
+def test_random_curves(analyses) -> None:
     fig = plot_random_curves(analyses)
     for ax, task in zip(_main_axes(fig), ("sst2", "mrpc")):
         expected = sum(len(a.random_curves) for a in analyses if a.task == task)
@@ -120,7 +120,7 @@ def test_random_curves(analyses) -> None:  # noqa: ANN001
     _assert_labelled(fig)
 
 
-def test_training_loss(records) -> None:  # noqa: ANN001
+def test_training_loss(records) -> None:
     fig = plot_training_loss(records)
     for ax in _main_axes(fig):
         assert len(data_lines(ax, "train_epoch:")) == 2  # one thin line per seed and arm
@@ -130,7 +130,7 @@ def test_training_loss(records) -> None:  # noqa: ANN001
     _assert_labelled(fig)
 
 
-def test_extended_dev_accuracy(records) -> None:  # noqa: ANN001
+def test_extended_dev_accuracy(records) -> None:
     fig = plot_extended_dev_accuracy(records)
     for ax in _main_axes(fig):
         assert len(data_lines(ax, "dev_acc:")) == 2
@@ -139,7 +139,7 @@ def test_extended_dev_accuracy(records) -> None:  # noqa: ANN001
     assert all(any("no extended" in t.get_text() for t in ax.texts) for ax in _main_axes(fig))
 
 
-def test_layer_curves(analyses) -> None:  # noqa: ANN001
+def test_layer_curves(analyses) -> None:
     runs = [a for a in analyses if a.task == "sst2"]
     fig = plot_layer_curves(runs)
     axes = _main_axes(fig)
@@ -150,14 +150,14 @@ def test_layer_curves(analyses) -> None:  # noqa: ANN001
     _assert_labelled(fig)
 
 
-def test_relative_change(analyses) -> None:  # noqa: ANN001
+def test_relative_change(analyses) -> None:
     fig = plot_relative_change(analyses)
     for ax in _main_axes(fig):
         assert len(data_lines(ax, "relchange:")) == 2
         assert "relative change" in ax.get_ylabel()
 
 
-def test_hessian_spectra(analyses) -> None:  # noqa: ANN001
+def test_hessian_spectra(analyses) -> None:
     fig = plot_hessian_spectra(analyses)
     for ax in _main_axes(fig):
         lines = data_lines(ax, "hessian:")
@@ -167,7 +167,7 @@ def test_hessian_spectra(analyses) -> None:  # noqa: ANN001
     _assert_labelled(fig)
 
 
-def test_no_pyplot_state(analyses, records, tmp_path: Path) -> None:  # noqa: ANN001
+def test_no_pyplot_state(analyses, records, tmp_path: Path) -> None:
     import matplotlib._pylab_helpers as helpers
 
     before = helpers.Gcf.get_num_fig_managers()
@@ -194,7 +194,7 @@ def test_effect_sizes_show_every_pair_the_mean_and_the_threshold() -> None:
         len(c.per_pair) for s in claim.settings for c in s.comparisons if c.name == comp.name)
     xs = sorted(float(x) for ln in ax.get_lines() for x in ln.get_xdata() if ln.get_linestyle() == "--")
     assert xs and xs[0] == pytest.approx(comp.min_effect)  # the threshold line
-    assert [t.get_text() for t in ax.get_yticklabels()][0] == "sst2 · base"
+    assert next(t.get_text() for t in ax.get_yticklabels()) == "sst2 · base"
 
 
 def test_surfaces_share_one_colour_scale_and_name_each_seed() -> None:

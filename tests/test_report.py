@@ -98,13 +98,13 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, out.read_text(encoding="utf-8")
 
 
-def test_default_output_path(hostile) -> None:  # noqa: ANN001
+def test_default_output_path(hostile) -> None:
     out, _ = hostile
     assert out.name == "report.html" and out.parent.name == "run"
     assert out.stat().st_mode & 0o044 == 0o044  # readable when published
 
 
-def test_html_parses_and_is_balanced(hostile) -> None:  # noqa: ANN001
+def test_html_parses_and_is_balanced(hostile) -> None:
     _, text = hostile
     assert text.startswith("<!DOCTYPE html>")
     doc = parse(text)
@@ -112,14 +112,14 @@ def test_html_parses_and_is_balanced(hostile) -> None:  # noqa: ANN001
     assert any(t == "meta" and a.get("name") == "viewport" for t, a in doc.tags)
 
 
-def test_no_external_resources_or_scripts(hostile) -> None:  # noqa: ANN001
+def test_no_external_resources_or_scripts(hostile) -> None:
     _, text = hostile
     assert_self_contained(parse(text))
     rest = text.replace(f'href="{PAPER_URL}"', "")
     assert "http://" not in rest and "https://" not in rest
 
 
-def test_hostile_strings_are_escaped(hostile) -> None:  # noqa: ANN001
+def test_hostile_strings_are_escaped(hostile) -> None:
     _, text = hostile
     assert XSS not in text and "<script" not in text.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
@@ -129,7 +129,7 @@ def test_hostile_strings_are_escaped(hostile) -> None:  # noqa: ANN001
     assert XSS_MODEL in visible
 
 
-def test_every_claim_and_figure(hostile) -> None:  # noqa: ANN001
+def test_every_claim_and_figure(hostile) -> None:
     out, text = hostile
     claims = json.loads((out.parent / "claims.json").read_text())
     doc = parse(text)
@@ -169,13 +169,13 @@ def _figure_refs(doc: Collector) -> dict[str, str]:
     return out
 
 
-def test_every_image_is_embedded_once(hostile) -> None:  # noqa: ANN001
+def test_every_image_is_embedded_once(hostile) -> None:
     _, text = hostile
     srcs = [a["src"] for t, a in parse(text).tags if t == "img"]
     assert srcs and len(srcs) == len(set(srcs))
 
 
-def test_verdicts_and_statistics(hostile) -> None:  # noqa: ANN001
+def test_verdicts_and_statistics(hostile) -> None:
     _, text = hostile
     visible = "".join(parse(text).text)
     for word in ("reproduced", "inconclusive", "not all reproduced"):
@@ -194,7 +194,7 @@ def test_verdicts_and_statistics(hostile) -> None:  # noqa: ANN001
         assert fact in visible or fact in text, fact
 
 
-def test_missing_surface_still_renders(hostile) -> None:  # noqa: ANN001
+def test_missing_surface_still_renders(hostile) -> None:
     # the hostile copy dropped sst2/scratch's surface; its contours show a placeholder panel, not an error
     _, text = hostile
     assert figure_id("wider_optima", "base", "surface_trajectory", "sst2") in parse(text).ids()
@@ -215,7 +215,7 @@ def test_report_reads_saved_results_only(tmp_path: Path, monkeypatch: pytest.Mon
     import claims.analysis
     import repro.training
 
-    def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def boom(*a, **k):
         raise AssertionError("the report recomputed something")
 
     monkeypatch.setattr(claims.analysis, "analyze_run", boom)
@@ -322,7 +322,7 @@ def test_old_schema_is_one_line_on_the_page() -> None:
     assert head.count('class="banner schema"') == 1 and "no schema_version" in head
 
 
-def test_rationale_markup_is_rendered_and_why_is_a_list(hostile) -> None:  # noqa: ANN001
+def test_rationale_markup_is_rendered_and_why_is_a_list(hostile) -> None:
     _, text = hostile
     assert "``" not in text  # double backticks became <code>
     doc = parse(text)

@@ -78,7 +78,7 @@ def _inspect(page: Path, width: int, height: int = 900) -> dict:
     harness.write_text(HARNESS.replace("WIDTH", str(width)).replace("HEIGHT", str(height)), encoding="utf-8")
     dom = _run(page.parent, "--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom",
                harness.as_uri())
-    m = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
+    m = re.search(r'<pre id="result">(.*?)</pre>', dom, re.DOTALL)
     assert m, dom[-2000:]
     result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert "error" not in result, result

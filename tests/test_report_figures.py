@@ -10,7 +10,7 @@ from repro.report.figures import KINDS, FigureRenderer
 from tests.report_fixture import SMOKE
 
 
-def _trajectory_lines(fig) -> list:  # noqa: ANN001
+def _trajectory_lines(fig) -> list:
     return [ln for ax in fig.axes for ln in ax.get_lines() if str(ln.get_gid() or "").startswith("trajectory:")]
 
 

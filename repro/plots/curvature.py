@@ -15,7 +15,13 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from repro.plots.style import arm_color, arm_label, new_figure, ordered_tasks, placeholder
+from repro.plots.style import (
+    arm_color,
+    arm_label,
+    new_figure,
+    ordered_tasks,
+    placeholder,
+)
 
 
 def plot_hessian_spectra(analyses: Sequence[Any]) -> Figure:

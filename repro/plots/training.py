@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from repro.plots.style import EPOCH, arm_color, arm_label, new_figure, ordered_tasks, placeholder
+from repro.plots.style import (
+    EPOCH,
+    arm_color,
+    arm_label,
+    new_figure,
+    ordered_tasks,
+    placeholder,
+)
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,8 @@ def facts(data: ReportData) -> Safe:
         ("model", el("code", prof.get("model", "?"))),
         ("data", _data_line(data)),
         ("hardware", f"{prov.device}; torch threads {prov.torch_threads}"),
-        ("profile", f"{prof.get('name', '?')}: seeds {', '.join(map(str, rep.seeds))}; settings "
-                    f"{', '.join(rep.settings)}"),
+        ("profile", (f"{prof.get('name', '?')}: seeds {', '.join(map(str, rep.seeds))}; settings "
+                    f"{', '.join(rep.settings)}")),
         ("revision", join(el("code", prov.git_revision[:12], title=prov.git_revision),
                           " (uncommitted changes)" if prov.git_dirty else "", f"; {prov.created}")),
     ]

@@ -117,7 +117,7 @@ def img_tag(data: bytes, mime: str, *, alt: str, id_: str | None = None) -> Safe
     return void("img", src=f"data:{mime};base64,{b64}", alt=alt, id=id_)
 
 
-_CODE = re.compile(r"``(.+?)``", re.S)
+_CODE = re.compile(r"``(.+?)``", re.DOTALL)
 
 
 def rst_inline(text: str) -> Safe:

@@ -14,7 +14,19 @@ import numpy as np
 
 from repro.report.data import ReportData
 from repro.report.figures import FigureRenderer
-from repro.report.markup import Safe, badge, el, fmt, fmt_signed, img_tag, join, kv_table, rst_blocks, slug, table
+from repro.report.markup import (
+    Safe,
+    badge,
+    el,
+    fmt,
+    fmt_signed,
+    img_tag,
+    join,
+    kv_table,
+    rst_blocks,
+    slug,
+    table,
+)
 from repro.report.summary import finding, readable, readable_text
 
 _PAIR_KEYS = ("task", "seed", "effect")
@@ -67,7 +79,7 @@ def _durations(d: Mapping[str, float]) -> str:
             return "—"
         if x < 60:
             return f"{x:.3g} s"
-        h, rem = divmod(int(round(x)), 3600)
+        h, rem = divmod(round(x), 3600)
         m, s = divmod(rem, 60)
         return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
     return "; ".join(f"{DURATION_NAMES.get(k, k.replace('_seconds', ''))} {hms(v)}" for k, v in d.items()) or "—"
@@ -89,12 +101,12 @@ def setup_table(data: ReportData) -> Safe:
         ("settings", "; ".join(_settings_text(prof)) or ", ".join(rep.settings)),
         *hyper,
         ("data source", el("code", rep.data_source)),
-        ("data sizes (profile)", f"train {prof.get('train_size', '—')}, dev {prof.get('dev_size', '—')}, "
-                                 f"max length {prof.get('max_length', '—')}"),
+        ("data sizes (profile)", (f"train {prof.get('train_size', '—')}, dev {prof.get('dev_size', '—')}, "
+                                 f"max length {prof.get('max_length', '—')}")),
         ("data sizes (runs)", _sizes(data)),
         ("learned (precondition)", f"training loss at θ1 ≤ {rep.learned_fraction_of_chance} × ln(#classes)"),
-        ("device", f"{prov.device} — as recorded; torch used {prov.torch_threads} thread(s) (intra-op); the "
-                   f"machine's core count is not recorded"),
+        ("device", (f"{prov.device} — as recorded; torch used {prov.torch_threads} thread(s) (intra-op); the "
+                   f"machine's core count is not recorded")),
         ("created", prov.created),
         ("git revision", join(el("code", prov.git_revision), " (uncommitted changes)" if prov.git_dirty else "")),
         ("python", prov.python),
