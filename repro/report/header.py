@@ -37,8 +37,10 @@ def is_smoke(profile: Mapping[str, Any]) -> bool:
 def banners(data: ReportData, note: str, schema_line: str) -> list[Safe]:
     out = []
     if note:
-        title = "Superseded. " if "supersed" in note.lower() else "Note. "
-        out.append(el("div", el("strong", title), note, class_="banner superseded", role="note"))
+        title = "" if note.lower().startswith(("superseded", "note")) else (
+            "Superseded. " if "supersed" in note.lower() else "Note. ")
+        out.append(el("div", el("strong", title) if title else None, note, class_="banner superseded",
+                      role="note"))
     if is_smoke(data.claims.profile):
         out.append(el("div", el("strong", "Pipeline check. "), "This smoke run checks the pipeline, not the "
                       "science: too few steps for the arms to learn, so its verdicts say nothing about the paper.",

@@ -49,7 +49,9 @@ def stamp_note(report: Path, note: str) -> bool:
     text = report.read_text(encoding="utf-8")
     if BANNER_ID in text or 'class="banner superseded"' in text or "<main>" not in text:
         return False
-    banner = el("div", el("strong", "Superseded. " if "supersed" in note.lower() else "Note. "), note,
+    title = "" if note.lower().startswith(("superseded", "note")) else (
+        "Superseded. " if "supersed" in note.lower() else "Note. ")
+    banner = el("div", el("strong", title) if title else None, note,
                 id=BANNER_ID, role="note",
                 style="background:#fdecea;border:1px solid #b3261e;border-radius:6px;padding:.45rem .8rem;"
                       "margin:.3rem 0;font-size:.9rem")

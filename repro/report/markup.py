@@ -78,8 +78,12 @@ def fmt(x: Any, digits: int = 3) -> str:
 
 
 def fmt_signed(x: Any, digits: int = 3) -> str:
+    """A signed number with ``digits`` significant digits, never in exponent notation (one notation per column)."""
     if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
-        return f"{x:+.{digits}g}"
+        text = f"{x:+.{digits}g}"
+        if "e" in text and x != 0:
+            text = f"{x:+.{max(0, digits - 1 - math.floor(math.log10(abs(x))))}f}"
+        return text
     return "—"
 
 
