@@ -228,3 +228,17 @@ def test_hessian_spectrum_has_labelled_rank_and_value_ticks() -> None:
         labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()
                   and ax.get_ylim()[0] <= t.get_position()[1] <= ax.get_ylim()[1]]
         assert len(labels) >= 2, labels  # at least two labelled values on the visible axis
+
+
+def test_layer_curves_show_every_seed_and_the_mean() -> None:
+    from tests.golden import FIXTURES
+
+    runs = [a for a in load_report_data(FIXTURES / "cpu").analyses("base") if a.task == "sst2"]
+    fig = plot_layer_curves(runs)
+    for ax in _main_axes(fig):
+        init = "pretrained" if "pretrained" in ax.get_title() else "scratch"
+        mine = [a for a in runs if a.init == init]
+        groups = len(mine[0].layer_curves)
+        assert len(data_lines(ax, "layer_seed:")) == groups * len(mine) == groups * 3
+        assert len(data_lines(ax, "layer:")) == groups
+        assert "seeds 0, 1, 2" in ax.get_title()
