@@ -372,3 +372,18 @@ def test_index_stamps_a_superseded_report_with_its_note(tmp_path: Path) -> None:
     text = (old / "report.html").read_text()
     assert text.count("run-note-banner") == 1 and text.index("run-note-banner") < text.index("<h1>")
     assert XSS not in text and "Superseded by cpu" in "".join(parse(text).text)
+
+
+def test_committed_smoke_report_is_what_the_code_renders() -> None:
+    """reports/smoke/report.html was regenerated with this code from its saved results (README: The report):
+    rendering it again gives the same page. Image bytes are compared by count only: they depend on the
+    matplotlib version and fonts of the machine, the markup does not."""
+    from repro.report import render_report
+
+    def markup(text: str) -> tuple[str, int]:
+        return re.subn(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "data:…", text)
+
+    out = REPORTS / "smoke" / "report.html"
+    fresh = render_report(SMOKE, REPORTS / "smoke" / "claims.json", out)
+    assert markup(fresh) == markup(out.read_text(encoding="utf-8")), (
+        "reports/smoke/report.html is stale: regenerate it (README, 'The report')")

@@ -164,8 +164,13 @@ def _png(fig: Figure, dpi: int) -> bytes:
 
 
 def _svg(fig: Figure) -> bytes:
+    """SVG without a date and with fixed element ids (``svg.hashsalt``; otherwise random per call), so the same
+    saved results give the same report bytes and a regenerated report diffs only where the results changed."""
+    import matplotlib
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
+    with matplotlib.rc_context({"svg.hashsalt": "repro-report"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     return buf.getvalue()
 
 
