@@ -275,7 +275,7 @@ def test_first_screen_says_what_was_run_and_what_came_out() -> None:
     visible = "".join(parse(head).text)
     rep = load_claims(SMOKE)
     for fact in ("model", rep.profile["model"], "hardware", rep.provenance.device, rep.provenance.git_revision[:12],
-                 rep.data_source, "excerpts", "profile"):
+                 rep.data_source, "capped at train ≤ 128", "profile"):
         assert fact in visible, fact
     assert "0 of 5 reproduced, 5 inconclusive" in visible  # counts, not just "not all reproduced"
     grid = parse(head)

@@ -58,8 +58,9 @@ def _data_line(data: ReportData) -> str:
             sizes.setdefault(r.summary.task, (r.metrics.num_train, r.metrics.num_dev))
     per_task = ", ".join(f"{t} {n}/{d}" for t, (n, d) in sizes.items())
     excerpt = prof.get("train_size") or prof.get("dev_size")
-    warn = (f" — excerpts (train ≤ {prof.get('train_size', 'all')}, dev ≤ {prof.get('dev_size', 'all')}), "
-            f"not the full GLUE sets" if excerpt else "")
+    # the profile caps each split: a split larger than the cap is a subset (an excerpt of the GLUE task)
+    warn = (f" — capped at train ≤ {prof.get('train_size', 'all')}, dev ≤ {prof.get('dev_size', 'all')} per task: "
+            f"subsets of the GLUE splits that are larger" if excerpt else "")
     return (f"{', '.join(rep.tasks)}; train/dev examples {per_task or 'unknown'}{warn}; "
             f"max length {prof.get('max_length', '—')}; source {rep.data_source}")
 
