@@ -46,7 +46,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _profile(args: argparse.Namespace):  # noqa: ANN202
+def _profile(args: argparse.Namespace):
     from repro.config import apply_overrides, get_profile
 
     prof = get_profile(args.profile)
@@ -66,7 +66,7 @@ def _profile(args: argparse.Namespace):  # noqa: ANN202
     return prof
 
 
-def _validate(prof, args: argparse.Namespace) -> None:  # noqa: ANN001
+def _validate(prof, args: argparse.Namespace) -> None:
     """The profile as it will run (with ``--tasks``/``--seeds`` of ``repro claims`` applied) is valid."""
     import dataclasses
 
@@ -128,8 +128,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ReproError(f"--workers {args.workers}: must be at least 1")
     prof = _profile(args)
-    kwargs = dict(out=Path(args.out), data_dir=_data_dir(args), device=args.device, tasks=args.tasks,
-                  seeds=args.seeds, progress=not args.no_progress, shard=shard)
+    kwargs = {"out": Path(args.out), "data_dir": _data_dir(args), "device": args.device, "tasks": args.tasks,
+                  "seeds": args.seeds, "progress": not args.no_progress, "shard": shard}
     if args.workers > 1:
         if launched_by_torchrun():
             raise ReproError("--workers starts its own process group; under torchrun use --nproc-per-node instead")
@@ -147,12 +147,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         raise ReproError(f"{run_dir} is not a directory: pass the directory of a claims run, the one holding "
                          f"claims.json (e.g. runs/<profile>-<hash>, printed by `repro claims`)")
-    if not (run_dir / "claims.json").is_file():
+    claims = Path(args.claims) if args.claims else None
+    if claims is None and not (run_dir / "claims.json").is_file():
         raise ReproError(f"{run_dir} holds no claims.json: pass the directory of a finished claims run "
                          f"(run `repro claims` first; it prints the directory)")
+    if claims is not None and not claims.is_file():
+        raise ReproError(f"{claims} is not a file: --claims takes a claims.json")
     from repro.report import write_report
 
-    path = write_report(run_dir, Path(args.output) if args.output else None)
+    path = write_report(run_dir, Path(args.output) if args.output else None, claims)
     print(f"report: {path}")
     return 0
 
@@ -271,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the self-contained HTML report of a claims run directory")
     p.add_argument("run_dir", help="directory holding claims.json")
     p.add_argument("-o", "--output", default=None, help="output file (default: RUN_DIR/report.html)")
+    p.add_argument("--claims", default=None,
+                   help="verdicts from this claims.json instead of RUN_DIR/claims.json (evidence still from RUN_DIR;"
+                        " e.g. a published run's record over its trimmed evidence)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="performance benchmarks that write JSON",
@@ -317,7 +323,7 @@ class _Terminated(KeyboardInterrupt):
     signum = signal.SIGTERM
 
 
-def _raise_terminated(signum: int, frame: object) -> None:  # noqa: ARG001
+def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated("SIGTERM")
 
 

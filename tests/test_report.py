@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import struct
 from html.parser import HTMLParser
@@ -14,10 +15,12 @@ import pytest
 
 from repro.report import write_index, write_report
 from repro.report.figures import CLAIM_FIGURES
+from repro.report.header import PAPER_URL
 from repro.report.sections import claim_anchor, figure_id
 from tests.report_fixture import SMOKE, XSS, XSS_MODEL, make_hostile
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SVG_PREFIX = "data:image/svg+xml;base64,"
 RESOURCE_ATTRS = {"src", "href", "srcset", "poster", "data", "action", "formaction", "background"}
 
 
@@ -54,6 +57,17 @@ def parse(html_text: str) -> Collector:
     return p
 
 
+def image_size(uri: str) -> tuple[int, int]:
+    """Pixel size of an embedded PNG, or the width/height (pt) an embedded SVG declares."""
+    if uri.startswith(SVG_PREFIX):
+        svg = base64.b64decode(uri[len(SVG_PREFIX):], validate=True).decode("utf-8")
+        assert "<script" not in svg.lower() and "<svg" in svg
+        m = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"[^>]*\sheight="([0-9.]+)pt"', svg)
+        assert m, svg[:300]
+        return int(float(m.group(1))), int(float(m.group(2)))
+    return png_size(uri)
+
+
 def png_size(uri: str) -> tuple[int, int]:
     prefix = "data:image/png;base64,"
     assert uri.startswith(prefix)
@@ -69,7 +83,9 @@ def assert_self_contained(doc: Collector) -> None:
             if name.startswith("on"):
                 pytest.fail(f"event handler attribute {name} on <{tag}>")
             if name in RESOURCE_ATTRS and value:
-                ok = value.startswith(("data:", "#")) or (tag == "a" and not value.startswith(("http", "//")))
+                # a link is navigation, not a resource: only the paper may be linked off-site
+                ok = value.startswith(("data:", "#")) or (tag == "a" and (value == PAPER_URL or
+                                                                          not value.startswith(("http", "//"))))
                 assert ok, f"<{tag} {name}={value[:60]!r}>"
     style = "".join(doc.text)
     assert "@import" not in style and "url(" not in style
@@ -82,13 +98,13 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, out.read_text(encoding="utf-8")
 
 
-def test_default_output_path(hostile) -> None:  # noqa: ANN001
+def test_default_output_path(hostile) -> None:
     out, _ = hostile
     assert out.name == "report.html" and out.parent.name == "run"
     assert out.stat().st_mode & 0o044 == 0o044  # readable when published
 
 
-def test_html_parses_and_is_balanced(hostile) -> None:  # noqa: ANN001
+def test_html_parses_and_is_balanced(hostile) -> None:
     _, text = hostile
     assert text.startswith("<!DOCTYPE html>")
     doc = parse(text)
@@ -96,13 +112,14 @@ def test_html_parses_and_is_balanced(hostile) -> None:  # noqa: ANN001
     assert any(t == "meta" and a.get("name") == "viewport" for t, a in doc.tags)
 
 
-def test_no_external_resources_or_scripts(hostile) -> None:  # noqa: ANN001
+def test_no_external_resources_or_scripts(hostile) -> None:
     _, text = hostile
     assert_self_contained(parse(text))
-    assert "http://" not in text and "https://" not in text
+    rest = text.replace(f'href="{PAPER_URL}"', "")
+    assert "http://" not in rest and "https://" not in rest
 
 
-def test_hostile_strings_are_escaped(hostile) -> None:  # noqa: ANN001
+def test_hostile_strings_are_escaped(hostile) -> None:
     _, text = hostile
     assert XSS not in text and "<script" not in text.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
@@ -112,12 +129,13 @@ def test_hostile_strings_are_escaped(hostile) -> None:  # noqa: ANN001
     assert XSS_MODEL in visible
 
 
-def test_every_claim_and_figure(hostile) -> None:  # noqa: ANN001
+def test_every_claim_and_figure(hostile) -> None:
     out, text = hostile
     claims = json.loads((out.parent / "claims.json").read_text())
     doc = parse(text)
     ids = doc.ids()
     imgs = {a["id"]: a for t, a in doc.tags if t == "img"}
+    refs = _figure_refs(doc)
     tasks = claims["tasks"]
     assert XSS in tasks
     for claim in claims["claims"]:
@@ -130,14 +148,34 @@ def test_every_claim_and_figure(hostile) -> None:  # noqa: ANN001
                 found = [w for w in wanted if w in ids]
                 assert found, f"no figure {kind} for {claim['id']} / {setting}"
                 for fid in found:
+                    fid = refs.get(fid, fid)  # shown in an earlier section: a link to it, not a copy
                     img = imgs[f"{fid}-img"]
                     assert img.get("alt")
-                    w, h = png_size(img["src"])
+                    w, h = image_size(img["src"])
                     assert w > 100 and h > 100
     assert len(imgs) == len(ids & {i[:-4] for i in imgs})  # every image sits in its own <figure id>
 
 
-def test_verdicts_and_statistics(hostile) -> None:  # noqa: ANN001
+def _figure_refs(doc: Collector) -> dict[str, str]:
+    """id of a figure reference (<p class="fig-ref">) -> the id of the figure it links to."""
+    out: dict[str, str] = {}
+    pending = None
+    for tag, attrs in doc.tags:
+        if tag == "p" and attrs.get("class") == "fig-ref":
+            pending = attrs["id"]
+        elif tag == "a" and pending:
+            out[pending] = str(attrs["href"]).lstrip("#")
+            pending = None
+    return out
+
+
+def test_every_image_is_embedded_once(hostile) -> None:
+    _, text = hostile
+    srcs = [a["src"] for t, a in parse(text).tags if t == "img"]
+    assert srcs and len(srcs) == len(set(srcs))
+
+
+def test_verdicts_and_statistics(hostile) -> None:
     _, text = hostile
     visible = "".join(parse(text).text)
     for word in ("reproduced", "inconclusive", "not all reproduced"):
@@ -156,10 +194,10 @@ def test_verdicts_and_statistics(hostile) -> None:  # noqa: ANN001
         assert fact in visible or fact in text, fact
 
 
-def test_missing_surface_still_renders(hostile) -> None:  # noqa: ANN001
+def test_missing_surface_still_renders(hostile) -> None:
     # the hostile copy dropped sst2/scratch's surface; its contours show a placeholder panel, not an error
     _, text = hostile
-    assert figure_id("wider_optima", "base", "contours", "sst2") in parse(text).ids()
+    assert figure_id("wider_optima", "base", "surface_trajectory", "sst2") in parse(text).ids()
 
 
 def test_missing_files_become_notes(tmp_path: Path) -> None:
@@ -177,7 +215,7 @@ def test_report_reads_saved_results_only(tmp_path: Path, monkeypatch: pytest.Mon
     import claims.analysis
     import repro.training
 
-    def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def boom(*a, **k):
         raise AssertionError("the report recomputed something")
 
     monkeypatch.setattr(claims.analysis, "analyze_run", boom)
@@ -220,3 +258,132 @@ def test_index_lists_runs(tmp_path: Path) -> None:
 def test_index_without_runs(tmp_path: Path) -> None:
     text = write_index(tmp_path).read_text()
     assert "No published runs yet" in text
+
+
+# -- first screen ----------------------------------------------------------------------------------------------------
+def _first_screen(text: str) -> str:
+    start = text.index('<header class="first-screen">')
+    return text[start:text.index("</header>", start)]
+
+
+def test_first_screen_says_what_was_run_and_what_came_out() -> None:
+    from repro.report import render_report
+    from repro.results import load_claims
+
+    text = render_report(SMOKE)
+    head = _first_screen(text)
+    visible = "".join(parse(head).text)
+    rep = load_claims(SMOKE)
+    for fact in ("model", rep.profile["model"], "hardware", rep.provenance.device, rep.provenance.git_revision[:12],
+                 rep.data_source, "capped at train ≤ 128", "profile"):
+        assert fact in visible, fact
+    assert "0 of 5 reproduced, 5 inconclusive" in visible  # counts, not just "not all reproduced"
+    grid = parse(head)
+    cells = [a for t, a in grid.tags if t == "td" and "cell" in (a.get("class") or "")]
+    assert len(cells) == len(rep.claims) * (len(rep.tasks) * len(rep.settings) + 1)
+    assert "n = 0 valid pairs; need ≥ +0.22" in visible  # the deciding number of a cell
+    assert visible.count("did not learn") >= len(rep.claims)  # one finding per claim says why
+    assert "Pipeline check" in visible and "not the science" in visible
+    hrefs = [a.get("href") for t, a in grid.tags if t == "a"]
+    assert "claims.json" in hrefs and PAPER_URL in hrefs
+    assert "<footer" in text and rep.provenance.git_revision in text.split("<footer", 1)[1]
+
+
+def test_verdict_cells_quote_the_comparison_that_decided_them() -> None:
+    from repro.report.summary import cells, finding
+    from repro.results import load_claims
+
+    rep = load_claims(Path(__file__).parent / "fixtures" / "golden" / "cpu")
+    by_key = {(c.claim, c.setting, c.task): c for c in cells(rep)}
+    c = by_key[("easier_optimization", "base", "sst2")]
+    assert c.verdict == "not_reproduced" and c.comparison.name == "steps_to_loss_level"
+    assert c.number() == "−0.024 [−0.19, +0.15] need ≥ +0.22"
+    c = by_key[("generalization_consistency", "base", "mrpc")]
+    assert c.comparison.name == "dev_accuracy" and c.stat.n == 0
+    claim = next(x for x in rep.claims if x.id == "generalization_consistency")
+    assert "neither arm generalised (majority rate 0.684) in every pair" in finding(rep, claim)
+    overfit = next(x for x in rep.claims if x.id == "overfitting_robustness")
+    assert "same extended-training runs as setting base" in finding(rep, overfit)
+
+
+def test_superseded_run_carries_a_banner(tmp_path: Path) -> None:
+    root = shutil.copytree(SMOKE, tmp_path / "run")
+    (root / "NOTE.txt").write_text(f"Superseded by reports/cpu: wrong rate {XSS}\n")
+    text = write_report(root).read_text()
+    head = _first_screen(text)
+    assert 'class="banner superseded"' in head and head.index("banner superseded") < head.index("<h1")
+    assert "Superseded by reports/cpu" in "".join(parse(head).text) and XSS not in text
+
+
+def test_old_schema_is_one_line_on_the_page() -> None:
+    from repro.report import render_report
+
+    head = _first_screen(render_report(SMOKE))
+    assert head.count('class="banner schema"') == 1 and "no schema_version" in head
+
+
+def test_rationale_markup_is_rendered_and_why_is_a_list(hostile) -> None:
+    _, text = hostile
+    assert "``" not in text  # double backticks became <code>
+    doc = parse(text)
+    assert any(t == "ul" and a.get("class") == "why" for t, a in doc.tags)
+    visible = "".join(doc.text)
+    assert "hessian_lambda_max_matched_loss:" not in visible  # snake_case ids in reasons became readable names
+
+
+def test_empty_statistics_collapse_and_exclusions_are_shown_once() -> None:
+    from repro.report import render_report
+
+    text = render_report(Path(__file__).parent / "fixtures" / "golden" / "cpu")
+    doc = parse(text)
+    classes = [str(a.get("class") or "").split() for _, a in doc.tags]
+    assert sum("empty-stats" in c for c in classes) > 5
+    assert sum("excl-ref" in c for c in classes) > 0
+    lists = [a.get("id") for t, a in doc.tags if t == "details" and a.get("class") == "excl"]
+    assert len(lists) == len(set(lists))
+    assert text.count('<table class="stats"') < 40
+
+
+# -- size ------------------------------------------------------------------------------------------------------------
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
+
+
+@pytest.mark.parametrize(("name", "limit"), [("cpu", 3_000_000), ("smoke", 1_000_000)])
+def test_published_reports_are_small(name: str, limit: int) -> None:
+    size = (REPORTS / name / "report.html").stat().st_size
+    assert size < limit, f"reports/{name}/report.html is {size} bytes"
+
+
+def test_smoke_report_renders_under_a_megabyte() -> None:
+    from repro.report import render_report
+
+    assert len(render_report(SMOKE).encode("utf-8")) < 1_000_000
+
+
+def test_index_stamps_a_superseded_report_with_its_note(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    old = reports / "old"
+    old.mkdir(parents=True)
+    (old / "claims.json").write_text('{"profile": {}, "stale": true}')
+    (old / "report.html").write_text("<!DOCTYPE html><html><body><main><h1>old</h1></main></body></html>")
+    (old / "NOTE.txt").write_text(f"Superseded by cpu: {XSS}\n")
+    write_index(reports)
+    write_index(reports)  # idempotent: one banner
+    text = (old / "report.html").read_text()
+    assert text.count("run-note-banner") == 1 and text.index("run-note-banner") < text.index("<h1>")
+    assert XSS not in text and "Superseded by cpu" in "".join(parse(text).text)
+
+
+def test_committed_smoke_report_is_what_the_code_renders() -> None:
+    """reports/smoke/report.html was regenerated with this code from its saved results (README: The report):
+    rendering it again gives the same page. Image bytes are compared by count only: they depend on the
+    matplotlib version and fonts of the machine, the markup does not."""
+    from repro.report import render_report
+
+    def markup(text: str) -> tuple[str, int]:
+        return re.subn(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "data:…", text)
+
+    out = REPORTS / "smoke" / "report.html"
+    fresh = render_report(SMOKE, REPORTS / "smoke" / "claims.json", out)
+    assert markup(fresh) == markup(out.read_text(encoding="utf-8")), (
+        "reports/smoke/report.html is stale: regenerate it (README, 'The report')")

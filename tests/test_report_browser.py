@@ -21,7 +21,7 @@ from tests.report_fixture import SMOKE
 pytestmark = pytest.mark.browser
 
 HARNESS = """<!DOCTYPE html><html><body>
-<iframe id="f" src="report.html" style="width:WIDTHpx;height:900px;border:0"></iframe><pre id="result">pending</pre>
+<iframe id="f" src="report.html" style="width:WIDTHpx;height:HEIGHTpx;border:0"></iframe><pre id="result">pending</pre>
 <script>
 document.getElementById('f').addEventListener('load', function () {
   var out = {};
@@ -33,6 +33,15 @@ document.getElementById('f').addEventListener('load', function () {
     out.scripts = doc.scripts.length;
     out.scrollWidth = doc.documentElement.scrollWidth;
     out.clientWidth = doc.documentElement.clientWidth;
+    var grid = doc.getElementById('verdict-grid');
+    if (grid) {
+      var r = grid.getBoundingClientRect();
+      out.grid = {top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+                  boxScroll: grid.parentNode.scrollWidth, boxClient: grid.parentNode.clientWidth};
+      var f = doc.getElementById('findings').getBoundingClientRect();
+      out.findingsTop = f.top;
+    }
+    out.height = doc.documentElement.scrollHeight;
   } catch (e) { out.error = String(e); }
   document.getElementById('result').textContent = JSON.stringify(out);
 });
@@ -64,12 +73,12 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_report(run, tmp / "report.html")
 
 
-def _inspect(page: Path, width: int) -> dict:
-    harness = page.parent / f"harness{width}.html"
-    harness.write_text(HARNESS.replace("WIDTH", str(width)), encoding="utf-8")
+def _inspect(page: Path, width: int, height: int = 900) -> dict:
+    harness = page.parent / f"harness{width}x{height}.html"
+    harness.write_text(HARNESS.replace("WIDTH", str(width)).replace("HEIGHT", str(height)), encoding="utf-8")
     dom = _run(page.parent, "--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom",
                harness.as_uri())
-    m = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
+    m = re.search(r'<pre id="result">(.*?)</pre>', dom, re.DOTALL)
     assert m, dom[-2000:]
     result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert "error" not in result, result
@@ -105,3 +114,30 @@ def test_fits_a_phone_screen(page: Path) -> None:
     assert result["clientWidth"] > 0
     assert result["scrollWidth"] <= result["clientWidth"] + 1, result
     assert all(i["w"] > 0 for i in result["images"])
+
+
+@pytest.mark.parametrize("width", [1440, 800])
+def test_verdict_grid_is_on_the_first_screen(page: Path, width: int) -> None:
+    """At 1440 × 900 and 800 × 900 the whole verdict grid is visible without scrolling and fits the width (no
+    horizontal scroll inside its box), and the findings start on the first screen."""
+    result = _inspect(page, width, 900)
+    grid = result["grid"]
+    assert grid["top"] >= 0 and grid["bottom"] <= 900, grid
+    assert grid["right"] <= result["clientWidth"] + 1, (grid, result["clientWidth"])
+    assert grid["boxScroll"] <= grid["boxClient"] + 1, grid
+    assert result["findingsTop"] < 900
+
+
+def test_published_cpu_report_grid_fits_the_first_screen(tmp_path: Path) -> None:
+    """The same check on the committed cpu report (5 claims × 2 tasks × 2 settings, longer cells than smoke)."""
+    published = Path(__file__).resolve().parent.parent / "reports" / "cpu" / "report.html"
+    page = tmp_path / "report.html"
+    shutil.copyfile(published, page)
+    for width in (1440, 800):
+        result = _inspect(page, width, 900)
+        grid = result["grid"]
+        assert grid["bottom"] <= 900 and grid["boxScroll"] <= grid["boxClient"] + 1, (width, grid)
+        assert result["scrollWidth"] <= result["clientWidth"] + 1
+        # a few screens, not 42: statistics and the second setting's figures are folded (was 38,141 px at 1440)
+        assert result["height"] < 18 * 900, result["height"]
+        assert all(i["w"] > 0 for i in result["images"])  # folded figures still decode

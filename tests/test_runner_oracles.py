@@ -44,7 +44,8 @@ from repro.pipeline.runner import (
     write_shard,
 )
 from repro import provenance
-from repro.results import ClaimsReport, load_claims
+from repro.results import SCHEMA_VERSION, ClaimsReport, load_claims
+from repro.results.schema import validate as validate_claims
 from repro.config import Profile
 from repro.data import describe_source
 from repro.errors import ReproError
@@ -133,6 +134,8 @@ def test_finish_on_the_golden_evidence_writes_its_claims_json_again_and_prints_t
     raw = read_json(root / CLAIMS_FILE)
     assert _claims_text(raw) == _claims_text(golden.raw)
     assert _runs_text(raw) == _runs_text(golden.raw)
+    assert raw["schema_version"] == SCHEMA_VERSION
+    validate_claims(raw)  # a produced claims.json matches the committed JSON Schema
     report = load_claims(root)
     assert report.profile == golden.profile.to_json()
     assert report.provenance == prov and report.data_source == golden.source

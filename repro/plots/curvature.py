@@ -13,9 +13,15 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from repro.plots.style import arm_color, arm_label, new_figure, ordered_tasks, placeholder
+from repro.plots.style import (
+    arm_color,
+    arm_label,
+    new_figure,
+    ordered_tasks,
+    placeholder,
+)
 
 
 def plot_hessian_spectra(analyses: Sequence[Any]) -> Figure:
@@ -46,15 +52,24 @@ def plot_hessian_spectra(analyses: Sequence[Any]) -> Figure:
             bars.lines[0].set_gid(f"hessian:{a.init}:{task}:{a.seed}")  # the data line, not the error-bar caps
             labelled.add(a.init)
             everything.extend(ev[np.isfinite(ev)].tolist())
-        if everything:
+        if everything and min(everything) > 0:
+            # labelled ticks inside a narrow range too (a log axis over 80-500 would label only 100)
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        elif everything:
             small = max(1e-3, 1e-2 * max(abs(v) for v in everything))
             ax.set_yscale("symlog", linthresh=small)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        kmax = max(len(a.hessian.eigenvalues) for a in runs)
+        ax.set_xticks(range(1, kmax + 1))
+        ax.set_xlim(0.5, kmax + 0.5)
         ax.plot([], [], marker="o", mfc="white", mec="#555555", ls="none", label="hollow: Lanczos not converged")
         ax.set_title(task, fontsize=10)
         ax.set_xlabel("eigenvalue rank (1 = largest)")
         ax.set_ylabel("eigenvalue of ∇²(training loss)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     return fig
 
@@ -103,4 +118,50 @@ def plot_spectral_density(results_by_arm: Mapping[str, Any], *, title: str | Non
     ax.set_title(title or "Hessian eigenvalue density (stochastic Lanczos quadrature)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_matched_lambda(analyses: Sequence[Any]) -> Figure:
+    """The §5.1 primary curvature: λ_max at the first trajectory point where the training loss reaches a level
+    both arms reach (``matched_learned``, else the older ``matched``), one dot per seed and arm, per task; a run
+    that never reached the level is listed under the axis. Data markers carry gid ``matched:<init>:<task>``."""
+    tasks = ordered_tasks(analyses) or ["(no runs)"]
+    fig, axes = new_figure(len(tasks), 1, width=3.6, height=3.0)
+    for c, task in enumerate(tasks):
+        ax = axes[0, c]
+        runs = sorted((a for a in analyses if a.task == task), key=lambda a: (a.init, a.seed))
+        inits = list(dict.fromkeys(a.init for a in sorted(runs, key=lambda a: a.init != "pretrained")))
+        missing, level = [], None
+        for x, init in enumerate(inits):
+            vals = []
+            for a in (a for a in runs if a.init == init):
+                m = getattr(a, "matched_learned", None) or getattr(a, "matched", None)
+                ev = m.hessian.eigenvalues if m is not None and m.reached and m.hessian is not None else ()
+                level = m.level if m is not None else level
+                if ev:
+                    vals.append((a.seed, float(max(ev))))
+                else:
+                    missing.append(f"{arm_label(init)} seed {a.seed}")
+            if vals:
+                ys = np.asarray([v for _, v in vals])
+                ax.scatter(np.full(len(ys), x) + np.linspace(-0.08, 0.08, len(ys)), ys, color=arm_color(init),
+                           s=22, zorder=3, gid=f"matched:{init}:{task}")
+                for (seed, v), dx in zip(vals, np.linspace(-0.08, 0.08, len(ys))):
+                    ax.annotate(f"s{seed}", (x + dx, v), xytext=(4, 0), textcoords="offset points", fontsize=6)
+                ax.plot([x - 0.2, x + 0.2], [ys.mean()] * 2, color=arm_color(init), lw=2)
+        if not inits:
+            placeholder(ax, "no runs")
+            continue
+        ax.set_xticks(range(len(inits)), [arm_label(i) for i in inits], fontsize=8)
+        ax.set_xlim(-0.6, len(inits) - 0.4)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel("λ_max of ∇²(training loss)", fontsize=8)
+        ax.set_title(f"{task}: at training loss {level:.3g}" if level is not None else task, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        if missing:
+            ax.text(0.5, -0.22, "level not reached: " + ", ".join(missing), transform=ax.transAxes, ha="center",
+                    fontsize=6, color="#555555", wrap=True)
     return fig

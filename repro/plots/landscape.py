@@ -59,8 +59,9 @@ def plot_loss_curves(analyses: Sequence[Any], metrics: Sequence[str] = ("train_l
             for a in runs:
                 if metric not in a.curve.values:
                     continue
-                ax.plot(a.curve.alphas, a.curve.values[metric], color=arm_color(a.init), marker=".", lw=1.6,
-                        alpha=0.9, gid=f"curve:{a.init}:{a.task}:{a.seed}", label=_legend_label(ax, a.init, seen))
+                ax.plot(a.curve.alphas, a.curve.values[metric], color=arm_color(a.init), lw=0.8, alpha=0.45,
+                        gid=f"curve:{a.init}:{a.task}:{a.seed}")
+            _arm_means(ax, runs, metric, seen)
             for x, name in ((0.0, "θ0"), (1.0, "θ1")):
                 ax.axvline(x, color="#888888", ls=":", lw=1)
                 ax.annotate(name, (x, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
@@ -71,6 +72,19 @@ def plot_loss_curves(analyses: Sequence[Any], metrics: Sequence[str] = ("train_l
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8, loc="best")
     return fig
+
+
+def _arm_means(ax: Axes, runs: Sequence[Any], metric: str, seen: set[tuple[int, str]]) -> None:
+    """The mean over seeds of each arm's curve, bold, where the seeds share their α grid (gid ``mean:<init>``)."""
+    for init in dict.fromkeys(a.init for a in runs):
+        mine = [a for a in runs if a.init == init and metric in a.curve.values]
+        grids = {tuple(a.curve.alphas) for a in mine}
+        if not mine or len(grids) != 1:
+            continue
+        ys = np.asarray([a.curve.values[metric] for a in mine], dtype=np.float64)
+        ax.plot(mine[0].curve.alphas, np.nanmean(ys, axis=0), color=arm_color(init), lw=2.4,
+                gid=f"mean:{init}", label=f"{_legend_label(ax, init, seen) or arm_label(init)} "
+                                           f"(mean of {len(mine)} seed{'s' if len(mine) > 1 else ''}; thin: each)")
 
 
 def _levels(z: np.ndarray) -> np.ndarray | None:
@@ -190,4 +204,60 @@ def plot_random_curves(analyses: Sequence[Any], metric: str = "train_loss") -> F
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    return fig
+
+
+def shared_levels(analyses: Sequence[Any], metric: str) -> np.ndarray | None:
+    """Contour levels over every run's ``metric`` grid, so the arms' (and seeds') panels share one colour scale:
+    the same colour is the same loss in every panel, and a wider basin is not an artefact of each panel's own range."""
+    values = [np.asarray(a.surface.grids[metric], dtype=np.float64).ravel()
+              for a in analyses if a.surface is not None and metric in a.surface.grids]
+    return _levels(np.concatenate(values)) if values else None
+
+
+def plot_surfaces(analyses: Sequence[Any], metric: str = "train_loss", *, trajectory: bool = False,
+                  max_seeds: int | None = None) -> Figure:
+    """Small multiples of ``metric`` on θ1 + αδ1 + βδ2 for one task: one row per seed, one column per arm, one
+    colour scale for all panels (:func:`shared_levels`) and one colour bar. Each panel names its seed; with
+    ``trajectory`` the projected optimization path is drawn on it (paper Fig. 3)."""
+    arms = [i for i in ARMS if any(a.init == i for a in analyses)]
+    arms += sorted({a.init for a in analyses} - set(arms))
+    seeds = sorted({a.seed for a in analyses})[:max_seeds]
+    if not arms or not seeds:
+        fig, axes = new_figure(1, 1, width=3.4, height=2.8)
+        placeholder(axes[0, 0], "no runs")
+        return fig
+    fig, axes = new_figure(len(arms), len(seeds), width=3.1, height=2.55)
+    levels = shared_levels(analyses, metric)
+    mappable = None
+    for r, seed in enumerate(seeds):
+        for c, init in enumerate(arms):
+            ax = axes[r, c]
+            run = next((a for a in analyses if a.init == init and a.seed == seed), None)
+            if run is None:
+                placeholder(ax, f"{arm_label(init)} seed {seed}: no run")
+                continue
+            s = run.surface
+            if s is None or metric not in s.grids or levels is None:
+                placeholder(ax, f"{arm_label(init)} seed {seed}:\nno 2D surface")
+                continue
+            z = np.ma.masked_invalid(np.asarray(s.grids[metric], dtype=np.float64).T)
+            mappable = ax.contourf(s.alphas, s.betas, z, levels=levels, cmap="viridis", extend="neither")
+            if len(levels) > 2:
+                ax.contour(s.alphas, s.betas, z, levels=levels, colors="white", linewidths=0.3, alpha=0.5)
+            if trajectory:
+                _draw_trajectory(ax, run, legend=(r == 0 and c == 0))
+            ax.set_title(f"{arm_label(init)} · seed {seed}", fontsize=8, color=arm_color(init))
+            ax.tick_params(labelsize=7)
+            if r == len(seeds) - 1:
+                ax.set_xlabel(ALPHA_D1_AROUND, fontsize=7)
+            if c == 0:
+                ax.set_ylabel("β (δ2)", fontsize=7)
+    if mappable is not None:
+        fig.colorbar(mappable, ax=axes, label=METRIC_LABELS.get(metric, metric), shrink=0.8, format="%.3g")
+    handles: dict[str, Any] = {}
+    for h, lab in zip(*axes[0, 0].get_legend_handles_labels()):
+        handles.setdefault(lab, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=2, fontsize=7)
     return fig

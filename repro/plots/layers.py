@@ -31,26 +31,39 @@ _GROUP_MARKER = {"low": "v", "middle": "o", "high": "^"}
 
 
 def plot_layer_curves(analyses: Sequence[Any], metric: str = "train_loss", *, seed: int | None = None) -> Figure:
-    """Runs of one task: one panel per arm, one line per layer group (gid ``layer:<init>:<group>``) along
-    θ1 + α·δ1|group, α ∈ [−1, 1]. α = −1 rolls the group back to θ0 (marked ×); α = 0 is θ1."""
+    """Runs of one task: one panel per arm, one bold line per layer group (the mean over seeds, gid
+    ``layer:<init>:<group>``) and a thin line per seed (gid ``layer_seed:<init>:<group>:<seed>``) along
+    θ1 + α·δ1|group, α ∈ [−1, 1]. α = −1 rolls the group back to θ0 (marked ×); α = 0 is θ1. ``seed`` keeps one
+    seed only."""
     arms = pick_arms(analyses, seed)
-    cols = list(arms.values()) or [None]
-    fig, axes = new_figure(len(cols), 1, width=4.6, height=3.5)
-    for c, a in enumerate(cols):
+    fig, axes = new_figure(max(1, len(arms)), 1, width=4.6, height=3.5)
+    if not arms:
+        placeholder(axes[0, 0], "no layer-group curves")
+        return fig
+    for c, (init, first) in enumerate(arms.items()):
         ax = axes[0, c]
-        if a is None or not a.layer_curves:
+        runs = sorted((a for a in analyses if a.init == init and a.layer_curves and (seed is None or a.seed == seed)),
+                      key=lambda a: a.seed)
+        if not runs:
             placeholder(ax, "no layer-group curves")
             continue
-        base = arm_color(a.init)
-        groups = [g for g in DEPTH_GROUPS if g in a.layer_curves] + sorted(set(a.layer_curves) - set(DEPTH_GROUPS))
+        base = arm_color(init)
+        groups = [g for g in DEPTH_GROUPS if g in first.layer_curves] + sorted(set(first.layer_curves) -
+                                                                              set(DEPTH_GROUPS))
         for g in groups:
-            cr = a.layer_curves[g]
-            if metric not in cr.values:
+            curves = [(a.seed, a.layer_curves[g]) for a in runs if g in a.layer_curves
+                      and metric in a.layer_curves[g].values]
+            if not curves:
                 continue
             col = shade(base, _GROUP_SHADE.get(g, 0.45))
-            x = np.asarray(cr.alphas, dtype=np.float64)
-            y = np.asarray(cr.values[metric], dtype=np.float64)
-            ax.plot(x, y, color=col, marker=_GROUP_MARKER.get(g, "."), lw=1.6, gid=f"layer:{a.init}:{g}",
+            for s_, cr in curves:
+                ax.plot(cr.alphas, cr.values[metric], color=col, lw=0.7, alpha=0.5, gid=f"layer_seed:{init}:{g}:{s_}")
+            x = np.asarray(curves[0][1].alphas, dtype=np.float64)
+            if len({tuple(cr.alphas) for _, cr in curves}) == 1:
+                y = np.nanmean([np.asarray(cr.values[metric], dtype=np.float64) for _, cr in curves], axis=0)
+            else:
+                y = np.asarray(curves[0][1].values[metric], dtype=np.float64)
+            ax.plot(x, y, color=col, marker=_GROUP_MARKER.get(g, "."), lw=2.0, gid=f"layer:{init}:{g}",
                     label=f"{g} layers")
             back = np.flatnonzero(np.isclose(x, -1.0))
             if back.size:
@@ -58,7 +71,9 @@ def plot_layer_curves(analyses: Sequence[Any], metric: str = "train_loss", *, se
                 ax.plot([x[i]], [y[i]], marker="X", ms=10, color=col, mec="black", ls="none", zorder=5)
         ax.plot([], [], marker="X", ms=8, color="#999999", mec="black", ls="none", label="rolled back to θ0 (α = −1)")
         ax.axvline(0.0, color="#888888", ls=":", lw=1)
-        ax.set_title(f"{a.task} · {arm_label(a.init)}", fontsize=10, color=base)
+        seeds = ", ".join(str(a.seed) for a in runs)
+        ax.set_title(f"{first.task} · {arm_label(init)} · seed{'s' if len(runs) > 1 else ''} {seeds} "
+                     f"(bold: mean)", fontsize=9, color=base)
         ax.set_xlabel(ALPHA_D1_AROUND + ", group only")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.grid(alpha=0.3)

@@ -76,7 +76,7 @@ def data_lines(ax: Axes, prefix: str = "") -> list[Any]:
 
 def ordered_tasks(items: Iterable[Any]) -> list[str]:
     """Task names in first-seen order (the profile's order)."""
-    return list(dict.fromkeys(getattr(i, "task") for i in items))
+    return list(dict.fromkeys(i.task for i in items))
 
 
 def figure_png(fig: Figure, dpi: int = 96) -> bytes:

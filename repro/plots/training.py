@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from repro.plots.style import EPOCH, arm_color, arm_label, new_figure, ordered_tasks, placeholder
+from repro.plots.style import (
+    EPOCH,
+    arm_color,
+    arm_label,
+    new_figure,
+    ordered_tasks,
+    placeholder,
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +44,8 @@ def _epoch_points(m: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_training_loss(records: Sequence[TrainingRecord]) -> Figure:
-    """Per task: the per-step training loss (thin, gid ``train_step:…``) and its per-epoch mean (markers, gid
-    ``train_epoch:…``) against epochs, both arms overlaid."""
+    """Per task: each seed's per-epoch mean training loss (thin, gid ``train_epoch:<init>:<task>:<seed>``) and the
+    mean over seeds of each arm (bold, gid ``train_mean:<init>:<task>``) against epochs, both arms overlaid."""
     tasks = ordered_tasks(records) or ["(no runs)"]
     fig, axes = new_figure(len(tasks), 1, width=4.6, height=3.4)
     for c, task in enumerate(tasks):
@@ -48,17 +55,23 @@ def plot_training_loss(records: Sequence[TrainingRecord]) -> Figure:
             placeholder(ax, "no training records")
             continue
         labelled: set[str] = set()
-        for r in runs:
-            m, color = r.metrics, arm_color(r.init)
-            spe = max(1, int(m.steps_per_epoch))
-            if m.train_loss:
-                steps = (np.arange(len(m.train_loss)) + 1) / spe
-                ax.plot(steps, m.train_loss, color=color, lw=0.7, alpha=0.35, gid=f"train_step:{r.init}:{task}:{r.seed}")
-            x, y = _epoch_points(m, "train_loss_epoch")
-            if x.size:
-                ax.plot(x, y, color=color, marker="o", lw=1.8, gid=f"train_epoch:{r.init}:{task}:{r.seed}",
-                        label=None if r.init in labelled else f"{arm_label(r.init)} (epoch mean)")
-                labelled.add(r.init)
+        for init in dict.fromkeys(r.init for r in runs):
+            color = arm_color(init)
+            curves = []
+            for r in (r for r in runs if r.init == init):
+                x, y = _epoch_points(r.metrics, "train_loss_epoch")
+                if x.size:
+                    ax.plot(x, y, color=color, lw=0.8, alpha=0.5, marker=".", ms=3,
+                            gid=f"train_epoch:{init}:{task}:{r.seed}")
+                    curves.append((tuple(x), y))
+            if curves and len({c[0] for c in curves}) == 1:
+                ax.plot(curves[0][0], np.mean([c[1] for c in curves], axis=0), color=color, lw=2.4, marker="o",
+                        ms=4, gid=f"train_mean:{init}:{task}",
+                        label=f"{arm_label(init)} (mean of {len(curves)} seeds; thin: each seed)")
+                labelled.add(init)
+            elif curves:
+                ax.plot([], [], color=color, label=arm_label(init))
+                labelled.add(init)
         ax.set_title(task, fontsize=10)
         ax.set_xlabel(EPOCH)
         ax.set_ylabel("training loss (nats)")

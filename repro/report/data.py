@@ -64,13 +64,18 @@ def _load_metrics(root: Path, rel: str | None, what: str, notes: list[str]) -> A
         return None
 
 
-def load_report_data(run_dir: Path) -> ReportData:
-    """Read ``claims.json`` (required) and every run's analysis and metrics (each optional)."""
+def load_report_data(run_dir: Path, claims_path: Path | None = None) -> ReportData:
+    """Read ``claims.json`` (required) and every run's analysis and metrics (each optional).
+
+    ``claims_path`` reads the verdicts from another file than ``run_dir/claims.json``, with the evidence still
+    under ``run_dir``: a published run keeps its own claims.json as the record while its analyses live in a
+    trimmed copy of the run (tests/fixtures/golden/cpu for reports/cpu).
+    """
     from claims.analysis import load_analysis
     from repro.results import load_claims
 
     root = Path(run_dir)
-    report = load_claims(root)
+    report = load_claims(Path(claims_path) if claims_path is not None else root)
     runs: list[RunRecord] = []
     for s in report.runs:
         notes: list[str] = []

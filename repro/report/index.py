@@ -37,6 +37,29 @@ def _row(run: Path) -> list[object]:
             + ("" if report.exists() else "; no report.html") + (f". {note}" if note else "")]
 
 
+BANNER_ID = "run-note-banner"
+
+
+def stamp_note(report: Path, note: str) -> bool:
+    """Put the run's ``NOTE.txt`` as a banner at the top of its published ``report.html`` (once; escaped).
+
+    Why: a superseded report that cannot be regenerated (its claims.json predates the loader) is still opened on
+    its own, from a link or a search; the note must be on the page, not only in the index. Returns whether the
+    file was changed. Newer reports render the note themselves (repro.report.header)."""
+    text = report.read_text(encoding="utf-8")
+    if BANNER_ID in text or 'class="banner superseded"' in text or "<main>" not in text:
+        return False
+    title = "" if note.lower().startswith(("superseded", "note")) else (
+        "Superseded. " if "supersed" in note.lower() else "Note. ")
+    banner = el("div", el("strong", title) if title else None, note,
+                id=BANNER_ID, role="note",
+                style="background:#fdecea;border:1px solid #b3261e;border-radius:6px;padding:.45rem .8rem;"
+                      "margin:.3rem 0;font-size:.9rem")
+    atomic_write_text(report, text.replace("<main>", "<main>" + banner, 1))
+    report.chmod(0o644)
+    return True
+
+
 def render_index(reports_dir: Path) -> str:
     runs = sorted(p.parent for p in Path(reports_dir).glob("*/claims.json"))
     body: list[Safe] = [
@@ -56,6 +79,9 @@ def render_index(reports_dir: Path) -> str:
 def write_index(reports_dir: Path) -> Path:
     """Scan ``reports_dir/*/claims.json`` and write ``reports_dir/index.html``; return its path."""
     out = Path(reports_dir) / INDEX_FILE
+    for note in Path(reports_dir).glob(f"*/{NOTE_FILE}"):
+        if (note.parent / "report.html").exists():
+            stamp_note(note.parent / "report.html", note.read_text(encoding="utf-8").strip())
     atomic_write_text(out, render_index(Path(reports_dir)))
     out.chmod(0o644)
     return out

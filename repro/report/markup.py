@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 VERDICT_TEXT = {"reproduced": "reproduced", "not_reproduced": "not reproduced", "inconclusive": "inconclusive",
-                "not_all_reproduced": "not all reproduced"}
+                "undecidable": "undecidable", "not_all_reproduced": "not all reproduced"}
 
 
 class Safe(str):
@@ -78,8 +78,12 @@ def fmt(x: Any, digits: int = 3) -> str:
 
 
 def fmt_signed(x: Any, digits: int = 3) -> str:
+    """A signed number with ``digits`` significant digits, never in exponent notation (one notation per column)."""
     if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
-        return f"{x:+.{digits}g}"
+        text = f"{x:+.{digits}g}"
+        if "e" in text and x != 0:
+            text = f"{x:+.{max(0, digits - 1 - math.floor(math.log10(abs(x))))}f}"
+        return text
     return "—"
 
 
@@ -106,8 +110,35 @@ def kv_table(items: Mapping[str, Any] | Iterable[tuple[str, Any]], *, caption: A
 
 def png_img(png: bytes, *, alt: str, id_: str | None = None) -> Safe:
     """An embedded PNG (data URI): the page stays one self-contained file with no network requests."""
-    data = base64.b64encode(png).decode("ascii")
-    return void("img", src=f"data:image/png;base64,{data}", alt=alt, id=id_, loading=None)
+    return img_tag(png, "image/png", alt=alt, id_=id_)
+
+
+def img_tag(data: bytes, mime: str, *, alt: str, id_: str | None = None) -> Safe:
+    """An embedded image (PNG or SVG) as a data URI. An SVG in ``<img>`` runs no scripts and loads nothing."""
+    if mime not in ("image/png", "image/svg+xml"):
+        raise ValueError(f"unsupported image type {mime!r}")
+    b64 = base64.b64encode(data).decode("ascii")
+    return void("img", src=f"data:{mime};base64,{b64}", alt=alt, id=id_)
+
+
+_CODE = re.compile(r"``(.+?)``", re.DOTALL)
+
+
+def rst_inline(text: str) -> Safe:
+    """Escape ``text`` and render reStructuredText inline literals (double backticks) as ``<code>``."""
+    return Safe(_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", str(esc(text))))
+
+
+def rst_blocks(text: str) -> Safe:
+    """A docstring as paragraphs (blank-line separated), lines starting with ``-`` as list items, inline code."""
+    out = []
+    for block in re.split(r"\n\s*\n", str(text).strip()):
+        lines = [ln.strip() for ln in block.splitlines() if ln.strip()]
+        if lines and all(ln.startswith(("- ", "* ")) for ln in lines):
+            out.append(el("ul", [el("li", rst_inline(ln[2:])) for ln in lines]))
+        elif lines:
+            out.append(el("p", rst_inline(" ".join(lines))))
+    return join(out)
 
 
 CSS = """
@@ -145,8 +176,39 @@ pre.rationale { white-space: pre-wrap; font-size: .85em; background: #f6f8fa; pa
 .arm-scratch { color: var(--scr); font-weight: 600; }
 ul.excluded { font-size: .85rem; color: var(--muted); }
 nav.toc ol { padding-left: 1.2rem; }
+header.first-screen h1 { margin: .2rem 0 .1rem; font-size: clamp(1.2rem, 2.6vw, 1.9rem); }
+.banner { padding: .45rem .8rem; border-radius: 6px; margin: .3rem 0; font-size: .9rem; }
+.banner.superseded { background: #fdecea; border: 1px solid var(--bad); }
+.banner.smoke { background: #fff6e0; border: 1px solid var(--maybe); }
+.banner.schema { background: var(--soft); border: 1px solid var(--line); color: var(--muted); }
+p.overall { margin: .1rem 0 .3rem; font-size: 1.05rem; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0 .8rem; margin: .2rem 0; font-size: .82rem; }
+dl.facts dt { font-weight: 600; color: var(--muted); }
+dl.facts dd { margin: 0; }
+.grid-box { margin: .4rem 0; }
+table.grid { width: 100%; font-size: .76rem; table-layout: fixed; }
+table.grid td, table.grid th { overflow-wrap: anywhere; }
+table.grid caption { font-size: .8rem; font-weight: 600; padding: .1rem 0; }
+table.grid th[scope=row] { width: 13%; font-weight: 600; }
+table.grid th, table.grid td { padding: .2rem .3rem; }
+table.grid .badge { font-size: .7rem; white-space: normal; padding: 0 .4rem; }
+table.grid thead th:last-child { width: 8.5rem; }
+table.grid .badge { overflow-wrap: normal; word-break: keep-all; }
+table.grid td.cell .what { font-weight: 600; margin-top: .1rem; line-height: 1.2; }
+table.grid td.cell .num { font-variant-numeric: tabular-nums; line-height: 1.2; }
+td.v-reproduced { background: #e7f4ea; } td.v-not_reproduced { background: #fbe9e7; }
+td.v-inconclusive, td.v-undecidable { background: #fdf3dc; }
+ul.findings { margin: .3rem 0; padding-left: 1.1rem; font-size: .84rem; }
+ul.findings li { max-width: none; }
+p.counts, p.links { margin: .2rem 0; font-size: .84rem; }
+p.empty-stats { font-size: .85rem; margin: .3rem 0; }
+code.id { color: var(--muted); font-size: .75em; }
+table.stats td:nth-child(n+3), table.runs td:nth-child(n+4) { text-align: right; white-space: nowrap; }
+.badge.undecidable { background: var(--muted); }
+footer { margin-top: 2rem; border-top: 1px solid var(--line); padding-top: .5rem; font-size: .8rem; }
 code { font-size: .85em; background: var(--soft); padding: 0 .2rem; border-radius: 3px; word-break: break-all; }
-@media (max-width: 600px) { body { font-size: 14px; } th, td { padding: .25rem .35rem; } }
+@media (max-width: 600px) { body { font-size: 14px; } th, td { padding: .25rem .35rem; }
+  table.grid { table-layout: auto; } }
 @media print {
   body { font-size: 10.5pt; }
   main { max-width: none; padding: 0; }

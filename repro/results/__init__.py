@@ -6,6 +6,7 @@ This package sits below :mod:`claims` (the science), :mod:`repro.pipeline` (runn
 
 from repro.results.records import (
     CLAIMS_FILE,
+    SCHEMA_VERSION,
     ClaimResult,
     ClaimsReport,
     ComparisonResult,
@@ -13,7 +14,8 @@ from repro.results.records import (
     SettingResult,
     Stat,
     load_claims,
+    schema_notice,
 )
 
-__all__ = ["CLAIMS_FILE", "ClaimResult", "ClaimsReport", "ComparisonResult", "RunSummary", "SettingResult", "Stat",
-           "load_claims"]
+__all__ = ["CLAIMS_FILE", "SCHEMA_VERSION", "ClaimResult", "ClaimsReport", "ComparisonResult", "RunSummary",
+           "SettingResult", "Stat", "load_claims", "schema_notice"]

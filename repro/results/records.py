@@ -8,7 +8,8 @@ them and none on another for them: ``claims`` fills :class:`ClaimResult` s, the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,12 @@ from repro import provenance
 from repro.storage import from_json_dict, read_json
 
 CLAIMS_FILE = "claims.json"
+# The version of claims.json's layout. Bump it whenever a field is added, removed or changes meaning, and regenerate
+# repro/results/claims.schema.json (``python -m repro.results.schema``). 0 = a file written before versioning.
+SCHEMA_VERSION = 1
+UNVERSIONED = 0
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,10 +109,36 @@ class ClaimsReport:
     runs: tuple[RunSummary, ...]
     durations: dict[str, float]
     learned_fraction_of_chance: float
+    # the layout version this file was written with; a writer always writes the current one (the default), a file
+    # without the key was written before versioning and loads as UNVERSIONED
+    schema_version: int = SCHEMA_VERSION
+
+
+def schema_notice(report: ClaimsReport) -> str:
+    """One line for a reader when ``report`` was written before ``schema_version`` existed (else ``""``)."""
+    if report.schema_version == UNVERSIONED:
+        return (f"claims.json has no schema_version (written before versioning); read by the version "
+                f"{SCHEMA_VERSION} loader, newer fields take their defaults")
+    return ""
 
 
 def load_claims(path: Path) -> ClaimsReport:
+    """Read ``claims.json`` (or the one in directory ``path``).
+
+    Why the version check: a reader's script must know which layout it holds. A file without ``schema_version``
+    still loads (published runs predate it) and a one-line notice is logged; a file from a newer version than this
+    code is refused, since its fields may mean something this code does not know.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / CLAIMS_FILE
-    return from_json_dict(ClaimsReport, read_json(path))
+    raw = read_json(path)
+    version = raw.get("schema_version", UNVERSIONED) if isinstance(raw, dict) else UNVERSIONED
+    if not isinstance(version, int) or isinstance(version, bool) or version > SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema_version {version!r} is newer than this code's {SCHEMA_VERSION}; "
+                         f"update repro to read it")
+    report = from_json_dict(ClaimsReport, raw)
+    if "schema_version" not in raw:
+        report = replace(report, schema_version=UNVERSIONED)
+        _log.warning("%s: %s", path, schema_notice(report))
+    return report
