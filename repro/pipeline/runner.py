@@ -36,6 +36,8 @@ from repro.pipeline.shards import (
     _copy_small,
     _find_manifests,
     _small_files,
+    check_shards,
+    find_plan,
     shard_dir,
     write_shard,
 )
@@ -185,15 +187,13 @@ def merge_shards(dirs: Sequence[Path], out: Path, *, write_html: bool = True) ->
     t0 = time.perf_counter()
     shard_dirs = _find_manifests(dirs)
     manifests = [from_json_dict(ShardManifest, read_json(d / MANIFEST_FILE)) for d in shard_dirs]
+    check_shards(shard_dirs, manifests, find_plan(dirs))
     first = manifests[0]
-    for d, m in zip(shard_dirs, manifests):
-        if m.profile != first.profile or m.data_source != first.data_source or m.shards != first.shards:
-            raise ReproError(f"{d} is a shard of a different plan (profile, data source or shard count differs "
-                             f"from {shard_dirs[0]}): merge only the shards of one `repro claims --shard I/N` plan")
-    missing = sorted(set(range(first.shards)) - {m.shard for m in manifests})
-    if missing:
-        raise ReproError(f"shard(s) {', '.join(f'{i}/{first.shards}' for i in missing)} missing: run "
-                         f"`repro claims --shard I/{first.shards}` for each and pass every output to --merge")
+    from repro.pipeline.revision import science_revision
+
+    if first.science_revision and first.science_revision != science_revision():
+        print(f"note: the shards were computed at science revision {first.science_revision}; this code is at "
+              f"{science_revision()} (the claims are evaluated by this code, on the shards' numbers)", flush=True)
     profile = Profile.from_json(first.profile)
     root = claims_dir(profile, out)
     root.mkdir(parents=True, exist_ok=True)
