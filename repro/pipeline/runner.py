@@ -29,6 +29,7 @@ from claims.evidence import pairs_of
 from repro.pipeline.distributed import Workers, join_group, leave_group
 from repro.pipeline.jobs import AnalysisJob, plan_jobs
 from repro.pipeline.plan import Outcomes, PlanResult, collect_evidence, execute, resolve
+from repro.pipeline.shardplan import ShardPlan
 from repro.pipeline.shards import (
     MANIFEST_FILE,
     SHARDS_DIR,
@@ -95,6 +96,7 @@ def run_claims(
     write_html: bool = True,
     shard: tuple[int, int] | None = None,
     workers: Workers | None = None,
+    shard_plan: ShardPlan | None = None,
 ) -> int:
     """Run everything; return the exit status (0 all reproduced, 1 otherwise; 0 for a shard or a rank > 0).
 
@@ -105,6 +107,11 @@ def run_claims(
     for t in tasks or ():
         get_task(t)
     profile = resolve(profile, tasks, first_seeds(profile, seeds) if seeds is not None else None)
+    if shard_plan is not None:
+        if shard is None or shard[1] != shard_plan.count:
+            raise ReproError(f"--shard-plan splits the plan into {shard_plan.count} shards: pass --shard "
+                             f"I/{shard_plan.count} with it")
+        shard_plan.check_profile(profile)
     group = workers if workers is not None else join_group()
     try:
         root = claims_dir(profile, out)
@@ -117,7 +124,8 @@ def run_claims(
         t0 = time.perf_counter()
         device = group.device(device)
         jobs, failures, t_train, t_an = execute(profile, root, data_dir=data_dir, device=device,
-                                                progress=progress, shard=shard, workers=group)
+                                                progress=progress, shard=shard, workers=group,
+                                                shard_plan=shard_plan)
         if group.rank != 0:
             return 0
         source = describe_source(data_dir)
@@ -125,7 +133,8 @@ def run_claims(
         durations = {"train_seconds": t_train, "analysis_seconds": t_an}
         if shard is not None:
             path = write_shard(root, shard, profile, source, prov, jobs, failures,
-                               {**durations, "total_seconds": time.perf_counter() - t0})
+                               {**durations, "total_seconds": time.perf_counter() - t0},
+                               plan=shard_plan.digest if shard_plan is not None else "")
             print(f"shard {shard[0]}/{shard[1]} done: {len(jobs)} analyses, "
                   f"{len(failures.train) + len(failures.analysis)} failure(s). Mergeable output: {path}")
             print(f"merge all {shard[1]} shard outputs with: repro claims --merge DIR... --out OUT")
