@@ -103,8 +103,8 @@ def test_the_next_shards_are_the_missing_ones_that_fit(tmp_path: Path) -> None:
     s = [x.expected_seconds for x in plan.shards]
     assert next_shards(plan, [], min(s) - 1) == []
     assert next_shards(plan, [], s[0]) == [0]
-    shortest = s.index(min(s))
-    assert next_shards(plan, [], s[0] - 0.1) == [shortest]  # shard 0 does not fit: a later, shorter one does
+    later = next(i for i, x in enumerate(s) if x <= s[0] - 0.1)
+    assert later > 0 and next_shards(plan, [], s[0] - 0.1) == [later]  # 0 does not fit: a later, shorter one does
     assert next_shards(plan, [0], s[1] + s[2]) == [1, 2]
     assert next_shards(plan, range(plan.count), 10_000) == []
     for i, digest in ((3, plan.digest), (4, "other")):
