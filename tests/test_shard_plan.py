@@ -18,10 +18,14 @@ from pathlib import Path
 import pytest
 
 from repro.cli import main
-from repro.config import apply_overrides, get_profile
+from repro.config import Profile, apply_overrides, get_profile
 from repro.errors import ReproError
 from repro.pipeline.jobs import plan_jobs, run_key
-from repro.pipeline.revision import SCIENCE_SOURCES, compute_science_revision, science_files
+from repro.pipeline.revision import (
+    SCIENCE_SOURCES,
+    compute_science_revision,
+    science_files,
+)
 from repro.pipeline.shardplan import (
     PLAN_FILE,
     ShardPlan,
@@ -34,13 +38,13 @@ from repro.pipeline.shardplan import (
     seconds_model,
 )
 from repro.pipeline.timings import RECORDED
-from repro.storage import from_json_dict, read_json, to_json_dict
+from repro.storage import from_json_dict, to_json_dict
 from tests.plan_fixtures import tiny_profile, tiny_profile_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cost(profile, labels: tuple[str, ...]) -> float:  # noqa: ANN001
+def _cost(profile: Profile, labels: tuple[str, ...]) -> float:
     """Expected seconds of a shard recomputed from scratch: process + its analyses + every run they read, once."""
     train_s, an_s = seconds_model(profile, RECORDED)
     _, jobs = plan_jobs(profile, "plan")
@@ -130,8 +134,8 @@ def test_plan_shards_prints_and_saves_the_split(tmp_path: Path, capsys: pytest.C
     assert main(["claims", "--profile", "standard", "--plan-shards", "--save-plan", str(target)]) == 0
     out = capsys.readouterr().out
     n = load_plan(target).count
-    assert out.startswith(f"shard plan of profile standard-") and f"{n} shards, each expected at most 420 s" in out
-    assert len(re.findall(r"^  shard \d+/\d+: ", out, flags=re.M)) == n and "issue 11" in out
+    assert out.startswith("shard plan of profile standard-") and f"{n} shards, each expected at most 420 s" in out
+    assert len(re.findall(r"^  shard \d+/\d+: ", out, flags=re.MULTILINE)) == n and "issue 11" in out
     assert main(["claims", "--profile", "standard", "--plan-shards", "--budget", "20"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 

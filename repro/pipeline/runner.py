@@ -196,6 +196,9 @@ def merge_shards(dirs: Sequence[Path], out: Path, *, write_html: bool = True) ->
     t0 = time.perf_counter()
     shard_dirs = _find_manifests(dirs)
     manifests = [from_json_dict(ShardManifest, read_json(d / MANIFEST_FILE)) for d in shard_dirs]
+    # in shard order (shard-10 lists before shard-2), so the merged provenance is shard 0's
+    order = sorted(range(len(manifests)), key=lambda i: manifests[i].shard)
+    shard_dirs, manifests = [shard_dirs[i] for i in order], [manifests[i] for i in order]
     check_shards(shard_dirs, manifests, find_plan(dirs))
     first = manifests[0]
     from repro.pipeline.revision import science_revision

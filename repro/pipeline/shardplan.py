@@ -26,10 +26,22 @@ from pathlib import Path
 from repro.config import Profile, get_profile
 from repro.errors import ReproError
 from repro.models import INITS
-from repro.storage import config_hash, from_json_dict, read_json, to_json_dict, write_json
-
-from repro.pipeline.jobs import AnalysisJob, TrainJob, analysis_cost, plan_jobs, run_key, train_cost
+from repro.pipeline.jobs import (
+    AnalysisJob,
+    TrainJob,
+    analysis_cost,
+    plan_jobs,
+    run_key,
+    train_cost,
+)
 from repro.pipeline.timings import RECORDED, GpuTimings
+from repro.storage import (
+    config_hash,
+    from_json_dict,
+    read_json,
+    to_json_dict,
+    write_json,
+)
 
 PLAN_FILE = "plan.json"
 DEFAULT_BUDGET_SECONDS = 420.0
@@ -181,8 +193,9 @@ def plan_shards(profile: Profile, budget_seconds: float = DEFAULT_BUDGET_SECONDS
 
 def format_plan(plan: ShardPlan) -> str:
     """The split as a user reads it: one line per shard, then the totals and where the timings come from."""
-    lines = [f"shard plan of profile {plan.profile}-{plan.profile_hash}: {plan.count} shards, each expected at "
-             f"most {plan.budget_seconds:g} s on one GPU ({plan.timings.device})"]
+    head = (f"shard plan of profile {plan.profile}-{plan.profile_hash}: {plan.count} shards, each expected at most "
+            f"{plan.budget_seconds:g} s on one GPU ({plan.timings.device})")
+    lines = [head]
     for s in plan.shards:
         lines.append(f"  shard {s.index}/{plan.count}: {len(s.analyses):2d} analyses, {s.train_runs:2d} training "
                      f"runs ({s.train_steps} steps), expected {s.expected_seconds:5.0f} s  "

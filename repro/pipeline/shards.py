@@ -100,9 +100,10 @@ def _find_manifests(dirs: Sequence[Path]) -> list[Path]:
         if (d / MANIFEST_FILE).is_file():
             found.append(d)
             continue
-        # a claims run directory holding shards/, or an --out directory holding claims run directories
-        inside = sorted(p.parent for pattern in (f"{SHARDS_DIR}/*/{MANIFEST_FILE}", f"*/{SHARDS_DIR}/*/{MANIFEST_FILE}")
-                        for p in d.glob(pattern))
+        # a folder of shard outputs (reports/standard/shards/), a claims run directory holding shards/, or an
+        # --out directory holding claims run directories
+        patterns = (f"shard-*/{MANIFEST_FILE}", f"{SHARDS_DIR}/*/{MANIFEST_FILE}", f"*/{SHARDS_DIR}/*/{MANIFEST_FILE}")
+        inside = sorted(p.parent for pattern in patterns for p in d.glob(pattern))
         if not inside and not (d / PLAN_FILE).is_file():  # a plan's folder with no shard yet: all are missing
             raise ReproError(f"{d} holds no shard output ({MANIFEST_FILE}): pass the directories printed by "
                              f"`repro claims --shard I/N`, the claims run directories holding shards/, or their "
