@@ -500,7 +500,8 @@ def test_run_claims_runs_the_plan_and_writes_the_golden_claims_json(
     assert len(fake.calls) == 1
     profile, out, kwargs = fake.calls[0]
     assert out == root
-    assert kwargs == {"data_dir": str(data), "device": "cpu", "progress": True, "shard": None, "workers": Workers()}
+    assert kwargs == {"data_dir": str(data), "device": "cpu", "progress": True, "shard": None, "workers": Workers(),
+                      "shard_plan": None}
     assert calls == [root] and left == [Workers()]
     raw = read_json(root / CLAIMS_FILE)
     assert _claims_text(raw) == _claims_text(golden.raw) and _runs_text(raw) == _runs_text(golden.raw)
