@@ -10,7 +10,7 @@
 #     run(command="bash scripts/device_run.sh bench",  carry=[".device"], timeout_s=300)   # optional, issue 11
 # The 15 device-minutes of a session include the machine's start (1-2 min) and idle time; a machine stays warm only
 # ~30 s after a call, so issue a follow-up call at once or give_back. "all" gives tests 200 s and claims 340 s.
-# Expected cost (issue 11's H200 timings of the current recipe: ~12 s per 315-step training run, ~45 s per analysis):
+# Expected cost (the recorded GPU timings, repro/pipeline/timings.py, the one place they live):
 # the claims subset (2 tasks x 2 inits x 2 settings, plus overfit runs, 8 analyses) is ~10-13 min -- more than one
 # call. It resumes: a second `claims` call on the still-warm machine continues from /tmp/repro-device/claims (runs and
 # analyses are cached by config); on a fresh machine it starts over.
