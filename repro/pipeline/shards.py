@@ -21,8 +21,8 @@ from repro.errors import ReproError
 from repro.storage import write_json
 
 from repro.pipeline.jobs import AnalysisJob, run_key
-from repro.pipeline.revision import SCIENCE_SOURCES
 from repro.pipeline.plan import Outcomes
+from repro.pipeline.revision import SCIENCE_SOURCES
 from repro.pipeline.shardplan import PLAN_FILE, ShardPlan, load_plan
 
 MANIFEST_FILE = "manifest.json"
