@@ -2,9 +2,10 @@
 
 ``repro claims --shard i/n`` runs shard i's analyses and every training run they read, then :func:`write_shard`
 copies that shard's training metrics and analysis JSON -- no weights or snapshots -- beside a manifest to
-``<run dir>/shards/shard-<i>-of-<n>/``. :func:`merge_shards` checks that the shards belong to one plan and that
-none is missing, copies their small files into one claims run directory and evaluates the claims there, exactly as
-an unsharded run would have.
+``<run dir>/shards/shard-<i>-of-<n>/``. :func:`merge_shards` checks (:func:`check_shards`) that the shards belong
+to one plan (and one frozen split, :mod:`repro.pipeline.shardplan`), that none is given twice or missing, and that
+all were computed by the same science code (:mod:`repro.pipeline.revision`), copies their small files into one
+claims run directory and evaluates the claims there, exactly as an unsharded run would have.
 """
 
 from __future__ import annotations
