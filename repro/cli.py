@@ -125,11 +125,20 @@ def cmd_claims(args: argparse.Namespace) -> int:
     from repro.pipeline.runner import run_claims
 
     shard = parse_shard(args.shard) if args.shard else None
+    if args.plan_shards:
+        return _plan_shards(args)
+    shard_plan = None
+    if args.shard_plan:
+        from repro.pipeline.shardplan import load_plan
+
+        if shard is None:
+            raise ReproError("--shard-plan needs --shard I/N: the shard of the plan to run")
+        shard_plan = load_plan(Path(args.shard_plan))
     if args.workers < 1:
         raise ReproError(f"--workers {args.workers}: must be at least 1")
     prof = _profile(args)
     kwargs = {"out": Path(args.out), "data_dir": _data_dir(args), "device": args.device, "tasks": args.tasks,
-                  "seeds": args.seeds, "progress": not args.no_progress, "shard": shard}
+              "seeds": args.seeds, "progress": not args.no_progress, "shard": shard, "shard_plan": shard_plan}
     if args.workers > 1:
         if launched_by_torchrun():
             raise ReproError("--workers starts its own process group; under torchrun use --nproc-per-node instead")
@@ -140,6 +149,26 @@ def cmd_claims(args: argparse.Namespace) -> int:
         print("verdict: not all claims reproduced (exit status 0 under torchrun; see claims.json)")
         return 0
     return code
+
+
+def _plan_shards(args: argparse.Namespace) -> int:
+    """``repro claims --plan-shards``: print the cost-balanced split of the resolved profile (and save it with
+    --save-plan), sized by the recorded GPU timings (repro/pipeline/timings.py)."""
+    from repro.config import first_seeds
+    from repro.pipeline.plan import resolve
+    from repro.pipeline.shardplan import format_plan, plan_shards, save_plan
+
+    prof = _profile(args)
+    prof = resolve(prof, args.tasks, first_seeds(prof, args.seeds) if args.seeds is not None else None)
+    if args.budget <= 0:
+        raise ReproError(f"--budget {args.budget}: must be a positive number of seconds")
+    plan = plan_shards(prof, args.budget, count=args.shards)
+    print(format_plan(plan))
+    if args.save_plan:
+        save_plan(Path(args.save_plan), plan)
+        print(f"shard plan: {args.save_plan}; run shard I with `repro claims --profile {prof.name} --shard "
+              f"I/{plan.count} --shard-plan {args.save_plan}`")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -265,6 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="run only shard I of N (0-based) and write a small mergeable output (metrics and "
                         "analyses, no weights) to <run dir>/shards/; combine with --merge")
+    p.add_argument("--shard-plan", default=None, metavar="FILE",
+                   help="with --shard I/N: take shard I's analyses from this frozen plan (written by --plan-shards "
+                        "--save-plan), so that shards run in different sessions partition one plan")
+    p.add_argument("--plan-shards", action="store_true",
+                   help="print a cost-balanced split of the plan into shards that each fit --budget seconds on one "
+                        "GPU (recorded timings: repro/pipeline/timings.py); nothing runs")
+    p.add_argument("--budget", type=float, default=420.0, metavar="SECONDS",
+                   help="--plan-shards: expected seconds per shard on one H100/H200 (default 420)")
+    p.add_argument("--shards", type=int, default=None, metavar="N",
+                   help="--plan-shards: exactly N balanced shards instead of the fewest that fit --budget")
+    p.add_argument("--save-plan", default=None, metavar="FILE",
+                   help="--plan-shards: also write the split to FILE (e.g. reports/standard/shards/plan.json)")
     p.add_argument("--merge", nargs="+", default=None, metavar="DIR",
                    help="merge the outputs of all N `--shard I/N` runs into one claims run under --out "
                         "(claims.json and report); the profile comes from the shards")

@@ -10,7 +10,7 @@
 #     run(command="bash scripts/device_run.sh bench",  carry=[".device"], timeout_s=300)   # optional, issue 11
 # The 15 device-minutes of a session include the machine's start (1-2 min) and idle time; a machine stays warm only
 # ~30 s after a call, so issue a follow-up call at once or give_back. "all" gives tests 200 s and claims 340 s.
-# Expected cost (issue 11's H200 timings of the current recipe: ~12 s per 315-step training run, ~45 s per analysis):
+# Expected cost (the recorded GPU timings, repro/pipeline/timings.py, the one place they live):
 # the claims subset (2 tasks x 2 inits x 2 settings, plus overfit runs, 8 analyses) is ~10-13 min -- more than one
 # call. It resumes: a second `claims` call on the still-warm machine continues from /tmp/repro-device/claims (runs and
 # analyses are cached by config); on a fresh machine it starts over.
@@ -20,6 +20,16 @@
 #           Hutchinson, epsilon-sharpness, trajectory projection, the bench CLI, an end-to-end smoke claims run)
 #   claims  repro claims --profile standard --tasks sst2 mrpc --seeds 1 ("every arm learned" is read from claims.json)
 #   bench   repro bench grid|curvature --device cuda (JSON for bench/results/, issue 11)
+#   shard next | shard I [J...]
+#           the standard reproduction in shards (README, "The standard reproduction in shards"): run the next
+#           missing shards of the frozen plan SHARD_PLAN (default reports/standard/shards/plan.json; "missing" =
+#           no output under SHARDS_HAVE, default the plan's folder) that fit the time left of SHARD_LIMIT seconds
+#           (default 480: the 600 s of a call less start and transfer), or the shards named; pack their outputs in
+#           $OUT/shards.tar.gz, print the measured timings (for repro/pipeline/timings.py) and the command that
+#           copies the shards into reports/standard/shards/. One call:
+#     run(command="bash scripts/device_run.sh shard next", carry=[".device"], timeout_s=600)
+# REPRO_DEVICE_LOCAL=1 skips the device environment (wheels, MiniLM, .device/glue; PYTHON names the interpreter):
+# the suite runs the shard path on the CPU with it.
 # CLAIMS_ARGS replaces the claims arguments (e.g. "--profile smoke --device cpu" to try the script without a GPU).
 # Each phase runs under its own time limit (TESTS_LIMIT, CLAIMS_LIMIT, BENCH_LIMIT seconds) so that what it finished
 # still comes back. Files back under the tool's files_at: env.txt, pytest.log, junit.xml, claims.log,
@@ -36,9 +46,11 @@ TESTS_LIMIT=${TESTS_LIMIT:-540}; CLAIMS_LIMIT=${CLAIMS_LIMIT:-540}; BENCH_LIMIT=
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=${OUT:-/tmp/repro-device/out}
-WORK=/tmp/repro-device
+WORK=${WORK:-/tmp/repro-device}
+PY=${PYTHON:-python3}
 mkdir -p "$OUT" "$WORK"
 log() { echo "[device_run $(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log"; }
+if [ -z "${REPRO_DEVICE_LOCAL:-}" ]; then
 [ -d .device/wheels ] || { log "no .device/ here: run scripts/device_prepare.sh and carry ['.device']"; exit 2; }
 
 # -- environment: wheels, the repro package, the MiniLM stand-in, offline data ----------------------------------------
@@ -70,7 +82,10 @@ save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
 tmp.rename(dst)
 EOF
 fi
-export REPRO_DATA_DIR="$ROOT/.device/glue"
+# the data at a fixed path: its path is part of every run's identity (the data source), and shards computed on
+# different machines must name the same one to merge
+if [ ! -d "$WORK/glue" ]; then cp -r .device/glue "$WORK/glue.tmp" && mv "$WORK/glue.tmp" "$WORK/glue"; fi
+export REPRO_DATA_DIR="$WORK/glue"
 export REPRO_CACHE_DIR="$WORK/cache"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 export TOKENIZERS_PARALLELISM=false
@@ -94,6 +109,7 @@ EOF
     echo "--- .device manifest"; cat .device/MANIFEST.json
 } >"$OUT/env.txt" 2>&1 || { log "environment check failed:"; cat "$OUT/env.txt"; exit 2; }
 log "environment ready ($(grep -m1 'cuda available' "$OUT/env.txt"))"
+fi
 
 status=0
 
@@ -143,12 +159,75 @@ run_bench() {
     (cd "$WORK/bench" && tar -czf "$OUT/bench.tar.gz" ./*.json) || true
 }
 
+run_shard() {
+    local plan=${SHARD_PLAN:-reports/standard/shards/plan.json}
+    local have=${SHARDS_HAVE:-$(dirname "$plan")}
+    local limit=${SHARD_LIMIT:-480} margin=${PACK_SECONDS:-20}
+    local args=${CLAIMS_ARGS:-"--profile standard --device cuda"}
+    local n which pack="$WORK/shards-$$"
+    n=$("$PY" -c 'import sys; from repro.pipeline.shardplan import load_plan; print(load_plan(sys.argv[1]).count)' \
+        "$plan") || { log "shard: cannot read the shard plan $plan"; status=2; return; }
+    if [ "${1:-next}" = next ]; then
+        which=$("$PY" -m repro.pipeline.shardplan next "$plan" "$have" $((limit - SECONDS - margin))) \
+            || { status=2; return; }
+    else
+        which="$*"
+    fi
+    if [ -z "$which" ]; then
+        log "shard: nothing to run: missing shards [$("$PY" -m repro.pipeline.shardplan missing "$plan" "$have")]" \
+            "(none fits the $((limit - SECONDS - margin)) s left, or none is missing)"
+        return
+    fi
+    mkdir -p "$pack"
+    for i in $which; do
+        local left=$((limit - SECONDS - margin))
+        [ "$left" -gt 0 ] || { log "shard $i/$n: no time left"; break; }
+        log "shard $i/$n: $args (limit ${left}s)"
+        # shellcheck disable=SC2086
+        timeout -s TERM "$left" "$PY" -m repro.cli claims $args --shard "$i/$n" --shard-plan "$plan" \
+            --out "$WORK/claims" --no-progress >>"$OUT/shard.log" 2>&1
+        local rc=$?
+        log "shard $i/$n: exit $rc (0 done, 2 error, 124 time limit)"
+        local done_dir
+        done_dir=$(ls -d "$WORK"/claims/*/shards/shard-"$i"-of-"$n" 2>/dev/null | head -1)
+        if [ "$rc" -eq 0 ] && [ -n "$done_dir" ]; then cp -r "$done_dir" "$pack/"; else status=1; fi
+    done
+    if ! ls "$pack"/shard-* >/dev/null 2>&1; then log "shard: no shard finished"; return; fi
+    (cd "$pack" && tar -czf "$OUT/shards.tar.gz" shard-*)
+    log "shard: packed $(cd "$pack" && echo shard-*) ($(du -sb "$pack" | cut -f1) bytes) into \$OUT/shards.tar.gz"
+    "$PY" - "$plan" "$pack" <<'EOF' | tee -a "$OUT/run.log" "$OUT/timings.txt"
+import json, sys
+from pathlib import Path
+
+from repro.pipeline.shardplan import load_plan
+
+plan = load_plan(Path(sys.argv[1]))
+train = analysis = total = steps = n_an = 0.0
+devices = set()
+found = sorted(Path(sys.argv[2]).glob("shard-*/manifest.json"))
+for m in found:
+    d = json.loads(m.read_text())
+    spec = plan.shards[d["shard"]]
+    t = d["durations"]
+    train, analysis, total = train + t["train_seconds"], analysis + t["analysis_seconds"], total + t["total_seconds"]
+    steps, n_an = steps + spec.train_steps, n_an + len(spec.analyses)
+    devices.add(d["provenance"]["device"])
+    print(f"measured shard {d['shard']}/{d['shards']}: {t['total_seconds']:.0f} s (expected {spec.expected_seconds:.0f}"
+          f" s), training {t['train_seconds']:.0f} s, analyses {t['analysis_seconds']:.0f} s")
+print(f"measured timings on {', '.join(sorted(devices))} (update repro/pipeline/timings.py RECORDED with them): "
+      f"train_steps_per_second={steps / max(train, 1e-9):.2f}, analysis_seconds={analysis / max(n_an, 1):.1f}, "
+      f"process_seconds={(total - train - analysis) / max(len(found), 1):.1f}")
+EOF
+    echo "copy the shards into the repository (then commit them): tar -xzf FILES_AT/shards.tar.gz -C $have"
+}
+
 case "$PHASE" in
     tests) run_tests ;;
     claims) run_claims ;;
     bench) run_bench ;;
     all) run_tests; run_claims ;;
-    *) log "unknown phase $PHASE (tests, claims, bench, all)"; exit 2 ;;
+    shard) shift; run_shard "$@" ;;
+    *) log "unknown phase $PHASE (tests, claims, bench, all, shard)"; exit 2 ;;
 esac
 log "done: status $status"
 exit $status

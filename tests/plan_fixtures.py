@@ -21,3 +21,21 @@ def tiny_profile() -> Profile:
             hessian_batch_size=16, hessian_examples=16, layer_surface_points=3,
         ),
     )
+
+
+def _flat(d: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(d, dict):
+        out: dict[str, object] = {}
+        for k, v in d.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: d}
+
+
+def tiny_profile_overrides() -> list[str]:
+    """``--set KEY=VALUE`` arguments that turn the smoke profile into :func:`tiny_profile` on the command line
+    (for tests that run ``repro claims`` as a process, e.g. through scripts/device_run.sh)."""
+    import json
+
+    smoke, tiny = _flat(get_profile("smoke").to_json()), _flat(tiny_profile().to_json())
+    return [f"--set {k}={json.dumps(v)}" for k, v in sorted(tiny.items()) if smoke.get(k) != v]

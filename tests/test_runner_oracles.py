@@ -29,6 +29,7 @@ from claims.base import LEARNED_FRACTION_OF_CHANCE, NOT_REPRODUCED, REPRODUCED, 
 from repro.pipeline.distributed import Workers
 from repro.pipeline.jobs import AnalysisJob, deal, plan_jobs, run_key
 from repro.pipeline.plan import Outcomes
+from repro.pipeline.revision import science_revision
 from repro.pipeline.runner import (
     CLAIMS_FILE,
     MANIFEST_FILE,
@@ -291,7 +292,7 @@ def test_a_shard_holds_its_jobs_metrics_and_analyses_and_a_manifest_and_no_weigh
         assert (target / f).read_bytes() == (root / f).read_bytes()
     m = from_json_dict(ShardManifest, read_json(target / MANIFEST_FILE))
     assert m == ShardManifest(1, 3, golden.profile.to_json(), golden.source, _prov("m"), tuple(j.key for j in mine),
-                              failures.train, failures.analysis, durations)
+                              failures.train, failures.analysis, durations, science_revision(), "")
     _no_temp_files(target)
 
 
@@ -386,6 +387,46 @@ def test_missing_shards_are_one_clear_error_naming_them(golden: Golden, tmp_path
     assert not (tmp_path / "merged").exists()
 
 
+def test_a_shard_given_twice_is_refused_naming_it(golden: Golden, tmp_path: Path) -> None:
+    """The same shard passed twice (the same directory again, or a copy) would count its seconds twice: refused
+    with one line naming the shard and both places, and nothing is written."""
+    dirs = _shards(golden, tmp_path, 2)
+    copy = tmp_path / "copy"
+    shutil.copytree(dirs[1], copy)
+    for passed in ([dirs[0], dirs[1], dirs[1]], [dirs[0], dirs[1], copy]):
+        with pytest.raises(ReproError) as err:
+            merge_shards(passed, tmp_path / "merged", write_html=False)
+        msg = str(err.value)
+        assert msg == f"shard 1/2 given twice ({dirs[1]} and {passed[2]}): pass each shard output once"
+        assert "\n" not in msg
+    assert not (tmp_path / "merged").exists()
+
+
+def test_shards_of_different_science_code_are_refused_naming_shards_and_revisions(
+        golden: Golden, tmp_path: Path) -> None:
+    """A shard computed by other training/landscape/curvature/metrics/claims code has other numbers: the merge
+    names which shards are at which revision, in one line, and writes nothing."""
+    dirs = _shards(golden, tmp_path, 3)
+    assert _manifest(dirs[0])["science_revision"] == science_revision()
+    _rewrite(dirs[2], science_revision="0123456789abcdef")
+    with pytest.raises(ReproError) as err:
+        merge_shards(dirs, tmp_path / "merged", write_html=False)
+    msg = str(err.value)
+    assert msg.startswith("shards computed by different science code (shard(s) 2/3 at 0123456789abcdef; "
+                          f"shard(s) 0/3, 1/3 at {science_revision()}): rerun the odd shards")
+    assert "repro/training" in msg and "claims" in msg and "\n" not in msg
+    assert not (tmp_path / "merged").exists()
+
+
+def test_an_analysis_in_two_shards_is_refused(golden: Golden, tmp_path: Path) -> None:
+    """Shards of two different splits (same count) can overlap: an analysis in two shards is refused."""
+    dirs = _shards(golden, tmp_path, 2)
+    key = _manifest(dirs[0])["analyses"][0]
+    _rewrite(dirs[1], analyses=[*_manifest(dirs[1])["analyses"], key])
+    with pytest.raises(ReproError, match=rf"analysis {re.escape(key)} is in shards 0/2 and 1/2"):
+        merge_shards(dirs, tmp_path / "merged", write_html=False)
+
+
 def test_a_directory_without_shards_is_one_clear_error(golden: Golden, tmp_path: Path) -> None:
     dirs = _shards(golden, tmp_path, 2)
     (tmp_path / "empty").mkdir()
@@ -462,7 +503,8 @@ def test_run_claims_runs_the_plan_and_writes_the_golden_claims_json(
     assert len(fake.calls) == 1
     profile, out, kwargs = fake.calls[0]
     assert out == root
-    assert kwargs == {"data_dir": str(data), "device": "cpu", "progress": True, "shard": None, "workers": Workers()}
+    assert kwargs == {"data_dir": str(data), "device": "cpu", "progress": True, "shard": None, "workers": Workers(),
+                      "shard_plan": None}
     assert calls == [root] and left == [Workers()]
     raw = read_json(root / CLAIMS_FILE)
     assert _claims_text(raw) == _claims_text(golden.raw) and _runs_text(raw) == _runs_text(golden.raw)

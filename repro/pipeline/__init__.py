@@ -6,6 +6,9 @@
 * :mod:`repro.pipeline.distributed` -- several processes through torch elastic (torchrun, gloo);
 * :mod:`repro.pipeline.progress` -- a cost-weighted progress display;
 * :mod:`repro.pipeline.shards` -- small mergeable shard outputs for machines without a shared filesystem;
+* :mod:`repro.pipeline.shardplan` -- a cost-balanced split into shards that fit a GPU window, frozen in a plan
+  file; :mod:`repro.pipeline.timings` -- the recorded GPU timings that size it; :mod:`repro.pipeline.revision` --
+  the science revision a merge checks;
 * :mod:`repro.pipeline.runner` -- ``repro claims``: run, evaluate every registered claim, write claims.json and the
   report; merge shards.
 

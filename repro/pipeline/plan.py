@@ -38,6 +38,7 @@ from claims.evidence import RunEvidence, pairs_of
 from repro.pipeline.distributed import SINGLE, Workers
 from repro.pipeline.jobs import AnalysisJob, TrainJob, deal, needed_training, plan_jobs, run_key
 from repro.pipeline.progress import CostProgress
+from repro.pipeline.shardplan import ShardPlan
 
 FAILED = "failed"
 
@@ -198,13 +199,16 @@ def execute(
     progress: bool = True,
     shard: tuple[int, int] | None = None,
     workers: Workers = SINGLE,
+    shard_plan: ShardPlan | None = None,
 ) -> tuple[tuple[AnalysisJob, ...], Outcomes, float, float]:
     """Run this process's share of the plan; return (the analysis jobs of the plan or shard, every participant's
     failures, training seconds, analysis seconds). Collective: every rank of ``workers`` must call it."""
     out = Path(out)
     train_jobs, analysis_jobs = plan_jobs(profile, describe_source(data_dir))
     if shard is not None:
-        analysis_jobs = tuple(deal(analysis_jobs, *shard))
+        # a frozen shard plan's split (repro.pipeline.shardplan), else the round-robin deal
+        analysis_jobs = (shard_plan.jobs_of(shard[0], analysis_jobs) if shard_plan is not None
+                         else tuple(deal(analysis_jobs, *shard)))
         train_jobs = tuple(needed_training(analysis_jobs, train_jobs))
     my_train = deal(train_jobs, workers.rank, workers.world)
     my_analyses = deal(analysis_jobs, workers.rank, workers.world)

@@ -29,6 +29,7 @@ from claims.evidence import pairs_of
 from repro.pipeline.distributed import Workers, join_group, leave_group
 from repro.pipeline.jobs import AnalysisJob, plan_jobs
 from repro.pipeline.plan import Outcomes, PlanResult, collect_evidence, execute, resolve
+from repro.pipeline.shardplan import ShardPlan
 from repro.pipeline.shards import (
     MANIFEST_FILE,
     SHARDS_DIR,
@@ -36,6 +37,8 @@ from repro.pipeline.shards import (
     _copy_small,
     _find_manifests,
     _small_files,
+    check_shards,
+    find_plan,
     shard_dir,
     write_shard,
 )
@@ -93,6 +96,7 @@ def run_claims(
     write_html: bool = True,
     shard: tuple[int, int] | None = None,
     workers: Workers | None = None,
+    shard_plan: ShardPlan | None = None,
 ) -> int:
     """Run everything; return the exit status (0 all reproduced, 1 otherwise; 0 for a shard or a rank > 0).
 
@@ -103,6 +107,11 @@ def run_claims(
     for t in tasks or ():
         get_task(t)
     profile = resolve(profile, tasks, first_seeds(profile, seeds) if seeds is not None else None)
+    if shard_plan is not None:
+        if shard is None or shard[1] != shard_plan.count:
+            raise ReproError(f"--shard-plan splits the plan into {shard_plan.count} shards: pass --shard "
+                             f"I/{shard_plan.count} with it")
+        shard_plan.check_profile(profile)
     group = workers if workers is not None else join_group()
     try:
         root = claims_dir(profile, out)
@@ -115,7 +124,8 @@ def run_claims(
         t0 = time.perf_counter()
         device = group.device(device)
         jobs, failures, t_train, t_an = execute(profile, root, data_dir=data_dir, device=device,
-                                                progress=progress, shard=shard, workers=group)
+                                                progress=progress, shard=shard, workers=group,
+                                                shard_plan=shard_plan)
         if group.rank != 0:
             return 0
         source = describe_source(data_dir)
@@ -123,7 +133,8 @@ def run_claims(
         durations = {"train_seconds": t_train, "analysis_seconds": t_an}
         if shard is not None:
             path = write_shard(root, shard, profile, source, prov, jobs, failures,
-                               {**durations, "total_seconds": time.perf_counter() - t0})
+                               {**durations, "total_seconds": time.perf_counter() - t0},
+                               plan=shard_plan.digest if shard_plan is not None else "")
             print(f"shard {shard[0]}/{shard[1]} done: {len(jobs)} analyses, "
                   f"{len(failures.train) + len(failures.analysis)} failure(s). Mergeable output: {path}")
             print(f"merge all {shard[1]} shard outputs with: repro claims --merge DIR... --out OUT")
@@ -185,15 +196,16 @@ def merge_shards(dirs: Sequence[Path], out: Path, *, write_html: bool = True) ->
     t0 = time.perf_counter()
     shard_dirs = _find_manifests(dirs)
     manifests = [from_json_dict(ShardManifest, read_json(d / MANIFEST_FILE)) for d in shard_dirs]
+    # in shard order (shard-10 lists before shard-2), so the merged provenance is shard 0's
+    order = sorted(range(len(manifests)), key=lambda i: manifests[i].shard)
+    shard_dirs, manifests = [shard_dirs[i] for i in order], [manifests[i] for i in order]
+    check_shards(shard_dirs, manifests, find_plan(dirs))
     first = manifests[0]
-    for d, m in zip(shard_dirs, manifests):
-        if m.profile != first.profile or m.data_source != first.data_source or m.shards != first.shards:
-            raise ReproError(f"{d} is a shard of a different plan (profile, data source or shard count differs "
-                             f"from {shard_dirs[0]}): merge only the shards of one `repro claims --shard I/N` plan")
-    missing = sorted(set(range(first.shards)) - {m.shard for m in manifests})
-    if missing:
-        raise ReproError(f"shard(s) {', '.join(f'{i}/{first.shards}' for i in missing)} missing: run "
-                         f"`repro claims --shard I/{first.shards}` for each and pass every output to --merge")
+    from repro.pipeline.revision import science_revision
+
+    if first.science_revision and first.science_revision != science_revision():
+        print(f"note: the shards were computed at science revision {first.science_revision}; this code is at "
+              f"{science_revision()} (the claims are evaluated by this code, on the shards' numbers)", flush=True)
     profile = Profile.from_json(first.profile)
     root = claims_dir(profile, out)
     root.mkdir(parents=True, exist_ok=True)

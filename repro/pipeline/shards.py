@@ -2,9 +2,10 @@
 
 ``repro claims --shard i/n`` runs shard i's analyses and every training run they read, then :func:`write_shard`
 copies that shard's training metrics and analysis JSON -- no weights or snapshots -- beside a manifest to
-``<run dir>/shards/shard-<i>-of-<n>/``. :func:`merge_shards` checks that the shards belong to one plan and that
-none is missing, copies their small files into one claims run directory and evaluates the claims there, exactly as
-an unsharded run would have.
+``<run dir>/shards/shard-<i>-of-<n>/``. :func:`merge_shards` checks (:func:`check_shards`) that the shards belong
+to one plan (and one frozen split, :mod:`repro.pipeline.shardplan`), that none is given twice or missing, and that
+all were computed by the same science code (:mod:`repro.pipeline.revision`), copies their small files into one
+claims run directory and evaluates the claims there, exactly as an unsharded run would have.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from repro.storage import write_json
 
 from repro.pipeline.jobs import AnalysisJob, run_key
 from repro.pipeline.plan import Outcomes
+from repro.pipeline.revision import SCIENCE_SOURCES
+from repro.pipeline.shardplan import PLAN_FILE, ShardPlan, load_plan
 
 MANIFEST_FILE = "manifest.json"
 SHARDS_DIR = "shards"
@@ -40,6 +43,12 @@ class ShardManifest:
     train_failures: dict[str, str]
     analysis_failures: dict[str, str]
     durations: dict[str, float]
+    # the content hash of the code that computed these numbers (repro.pipeline.revision); "" in manifests that
+    # predate it
+    science_revision: str = ""
+    # the digest of the frozen shard plan whose shard this is (repro.pipeline.shardplan); "" for the round-robin
+    # split of `--shard I/N` without a plan file
+    plan: str = ""
 
 
 def shard_dir(root: Path, shard: tuple[int, int]) -> Path:
@@ -70,13 +79,17 @@ def _small_files(jobs: Sequence[AnalysisJob]) -> list[str]:
 
 
 def write_shard(root: Path, shard: tuple[int, int], profile: Profile, source: str, prov: provenance.Provenance,
-                jobs: Sequence[AnalysisJob], failures: Outcomes, durations: dict[str, float]) -> Path:
-    """Copy this shard's training metrics and analyses (no weights) beside a manifest; return the directory."""
+                jobs: Sequence[AnalysisJob], failures: Outcomes, durations: dict[str, float], *,
+                plan: str = "") -> Path:
+    """Copy this shard's training metrics and analyses (no weights) beside a manifest that records the science
+    revision of this code and the shard plan's digest (``plan``); return the directory."""
+    from repro.pipeline.revision import science_revision
+
     target = shard_dir(root, shard)
     for rel in _small_files(jobs):
         _copy_small(root, target, rel)
     manifest = ShardManifest(shard[0], shard[1], profile.to_json(), source, prov, tuple(j.key for j in jobs),
-                             dict(failures.train), dict(failures.analysis), durations)
+                             dict(failures.train), dict(failures.analysis), durations, science_revision(), plan)
     write_json(target / MANIFEST_FILE, manifest)
     return target
 
@@ -88,12 +101,67 @@ def _find_manifests(dirs: Sequence[Path]) -> list[Path]:
         if (d / MANIFEST_FILE).is_file():
             found.append(d)
             continue
-        # a claims run directory holding shards/, or an --out directory holding claims run directories
-        inside = sorted(p.parent for pattern in (f"{SHARDS_DIR}/*/{MANIFEST_FILE}", f"*/{SHARDS_DIR}/*/{MANIFEST_FILE}")
-                        for p in d.glob(pattern))
-        if not inside:
+        # a folder of shard outputs (reports/standard/shards/), a claims run directory holding shards/, or an
+        # --out directory holding claims run directories
+        patterns = (f"shard-*/{MANIFEST_FILE}", f"{SHARDS_DIR}/*/{MANIFEST_FILE}", f"*/{SHARDS_DIR}/*/{MANIFEST_FILE}")
+        inside = sorted(p.parent for pattern in patterns for p in d.glob(pattern))
+        if not inside and not (d / PLAN_FILE).is_file():  # a plan's folder with no shard yet: all are missing
             raise ReproError(f"{d} holds no shard output ({MANIFEST_FILE}): pass the directories printed by "
                              f"`repro claims --shard I/N`, the claims run directories holding shards/, or their "
                              f"--out directories")
         found += inside
     return found
+
+
+def find_plan(dirs: Sequence[Path]) -> ShardPlan | None:
+    """The frozen shard plan beside the shard outputs (``plan.json`` in a directory passed to --merge), if any."""
+    plans = [Path(d) / PLAN_FILE for d in dirs if (Path(d) / PLAN_FILE).is_file()]
+    if not plans:
+        return None
+    found = [load_plan(p) for p in plans]
+    if len({p.digest for p in found}) > 1:
+        raise ReproError(f"{plans[0]} and {plans[1]} are different shard plans: merge the shards of one plan")
+    return found[0]
+
+
+def check_shards(shard_dirs: Sequence[Path], manifests: Sequence[ShardManifest], plan: ShardPlan | None) -> None:
+    """Refuse, with one line naming the shards, a set of shard outputs that would not give the numbers of one
+    unsharded run: shards of different plans, a shard given twice (its seconds would count twice), shards computed
+    by different science code (repro.pipeline.revision), or missing shards."""
+    if not manifests:
+        count = plan.count if plan is not None else 0
+        raise ReproError(f"shard(s) {', '.join(f'{i}/{count}' for i in range(count))} missing: no shard has been "
+                         f"computed yet; run `repro claims --shard I/{count} --shard-plan PLAN` for each")
+    first, d0 = manifests[0], shard_dirs[0]
+    digest = plan.digest if plan is not None else first.plan
+    count = plan.count if plan is not None else first.shards
+    for d, m in zip(shard_dirs, manifests):
+        if (m.profile != first.profile or m.data_source != first.data_source or m.shards != count
+                or m.plan != digest):
+            raise ReproError(f"{d} is a shard of a different plan (profile, data source, shard count or shard plan "
+                             f"differs from {d0}): merge only the shards of one `repro claims --shard I/N` plan")
+    seen: dict[int, Path] = {}
+    for d, m in zip(shard_dirs, manifests):
+        if m.shard in seen:
+            raise ReproError(f"shard {m.shard}/{m.shards} given twice ({seen[m.shard]} and {d}): pass each shard "
+                             f"output once")
+        seen[m.shard] = d
+    owner: dict[str, int] = {}
+    for m in manifests:
+        for k in m.analyses:
+            if k in owner:
+                raise ReproError(f"analysis {k} is in shards {owner[k]}/{m.shards} and {m.shard}/{m.shards}: they "
+                                 f"come from different splits of the plan; merge the shards of one split")
+            owner[k] = m.shard
+    revisions: dict[str, list[str]] = {}
+    for m in manifests:
+        revisions.setdefault(m.science_revision or "unrecorded", []).append(f"{m.shard}/{m.shards}")
+    if len(revisions) > 1:
+        parts = "; ".join(f"shard(s) {', '.join(v)} at {k}" for k, v in sorted(revisions.items()))
+        raise ReproError(f"shards computed by different science code ({parts}): rerun the odd shards with one "
+                         f"revision of {', '.join(SCIENCE_SOURCES)}")
+    missing = sorted(set(range(count)) - set(seen))
+    if missing:
+        hint = " --shard-plan PLAN" if digest else ""
+        raise ReproError(f"shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing: run "
+                         f"`repro claims --shard I/{count}{hint}` for each and pass every output to --merge")

@@ -1,0 +1,248 @@
+"""The standard reproduction in shards, on the CPU: the cost-balanced split (:mod:`repro.pipeline.shardplan`),
+the science revision that guards a merge (:mod:`repro.pipeline.revision`), the CLI's refusals, and -- slow -- a
+tiny profile run as 2 shards through ``scripts/device_run.sh shard next`` in separate folders, copied as the
+script says, and merged to the numbers of the unsharded run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from repro.cli import main
+from repro.config import Profile, apply_overrides, get_profile
+from repro.errors import ReproError
+from repro.pipeline.jobs import plan_jobs, run_key
+from repro.pipeline.revision import (
+    SCIENCE_SOURCES,
+    compute_science_revision,
+    science_files,
+)
+from repro.pipeline.shardplan import (
+    PLAN_FILE,
+    ShardPlan,
+    computed_shards,
+    job_label,
+    load_plan,
+    next_shards,
+    plan_shards,
+    save_plan,
+    seconds_model,
+)
+from repro.pipeline.timings import RECORDED
+from repro.storage import from_json_dict, to_json_dict
+from tests.plan_fixtures import tiny_profile, tiny_profile_overrides
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cost(profile: Profile, labels: tuple[str, ...]) -> float:
+    """Expected seconds of a shard recomputed from scratch: process + its analyses + every run they read, once."""
+    train_s, an_s = seconds_model(profile, RECORDED)
+    _, jobs = plan_jobs(profile, "plan")
+    by = {job_label(j): j for j in jobs}
+    runs = {run_key(c) for a in labels for c in by[a].needs()}
+    return RECORDED.process_seconds + sum(an_s[a] for a in labels) + sum(train_s[k] for k in runs)
+
+
+# -- the split ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("budget", [420.0, 600.0, 1500.0])
+def test_the_standard_split_covers_the_plan_once_within_the_budget_with_the_fewest_shards(budget: float) -> None:
+    """Every analysis in exactly one shard; each shard's expected seconds (recomputed here independently) ≤ the
+    budget and equal to what the plan states; one shard fewer cannot fit (a lower bound from the total)."""
+    profile = get_profile("standard")
+    plan = plan_shards(profile, budget)
+    _, jobs = plan_jobs(profile, "plan")
+    labels = [a for s in plan.shards for a in s.analyses]
+    assert sorted(labels) == sorted(job_label(j) for j in jobs) and len(labels) == len(set(labels))
+    assert [s.index for s in plan.shards] == list(range(plan.count))
+    for s in plan.shards:
+        assert _cost(profile, s.analyses) == pytest.approx(s.expected_seconds, abs=0.06)
+        assert s.expected_seconds <= budget
+    # fewer shards: with n - 1 shards the largest would exceed the budget
+    tighter = plan_shards(profile, budget, count=plan.count - 1)
+    assert max(s.expected_seconds for s in tighter.shards) > budget
+
+
+def test_the_split_is_balanced_and_keeps_partner_runs_together() -> None:
+    """Balanced: asking for more shards than needed lowers the largest one; each (init, seed, setting) block of
+    the standard plan's 4 tasks trains its 4 runs once (the partner of each task is the next task's run)."""
+    profile = get_profile("standard")
+    plan = plan_shards(profile)
+    more = plan_shards(profile, count=plan.count + 5)
+    assert more.count == plan.count + 5
+    assert max(s.expected_seconds for s in more.shards) < max(s.expected_seconds for s in plan.shards)
+    whole = [s for s in plan.shards if len(s.analyses) == 4]
+    assert whole, "a base block of 4 tasks fits 420 s"
+    for s in whole:
+        assert len({a.split("/")[0] for a in s.analyses}) == 1 and s.train_runs == 8  # 4 runs + 4 extended runs
+
+
+def test_a_budget_below_one_analysis_is_one_clear_error() -> None:
+    with pytest.raises(ReproError, match=r"expected to take \d+ s on .*over the 100 s budget: raise --budget"):
+        plan_shards(get_profile("standard"), 100.0)
+
+
+def test_the_plan_round_trips_through_its_file_and_refuses_another_profile(tmp_path: Path) -> None:
+    plan = plan_shards(get_profile("standard"))
+    save_plan(tmp_path / PLAN_FILE, plan)
+    back = load_plan(tmp_path / PLAN_FILE)
+    assert back == plan and from_json_dict(ShardPlan, to_json_dict(plan)) == plan and back.digest == plan.digest
+    plan.check_profile(get_profile("standard"))
+    with pytest.raises(ReproError, match=r"splits profile standard-.* resolves to standard-"):
+        plan.check_profile(dataclasses.replace(get_profile("standard"), seeds=(1, 2, 3)))
+
+
+def test_the_next_shards_are_the_missing_ones_that_fit(tmp_path: Path) -> None:
+    """First fit over the missing shards in index order; shards of another plan digest do not count as done."""
+    plan = plan_shards(get_profile("standard"))
+    s = [x.expected_seconds for x in plan.shards]
+    assert next_shards(plan, [], min(s) - 1) == []
+    assert next_shards(plan, [], s[0]) == [0]
+    later = next(i for i, x in enumerate(s) if x <= s[0] - 0.1)
+    assert later > 0 and next_shards(plan, [], s[0] - 0.1) == [later]  # 0 does not fit: a later, shorter one does
+    assert next_shards(plan, [0], s[1] + s[2]) == [1, 2]
+    assert next_shards(plan, range(plan.count), 10_000) == []
+    for i, digest in ((3, plan.digest), (4, "other")):
+        d = tmp_path / f"shard-{i}-of-{plan.count}"
+        d.mkdir()
+        (d / "manifest.json").write_text(json.dumps({"shard": i, "shards": plan.count, "plan": digest}))
+    assert set(computed_shards(tmp_path, plan)) == {3}
+
+
+def test_the_committed_standard_plan_is_the_standard_profile_split() -> None:
+    """reports/standard/shards/plan.json is a split of the current standard profile (else a shard run would
+    refuse it) within its budget."""
+    plan = load_plan(REPO / "reports" / "standard" / "shards" / PLAN_FILE)
+    plan.check_profile(get_profile("standard"))
+    _, jobs = plan_jobs(get_profile("standard"), "plan")
+    assert sorted(a for s in plan.shards for a in s.analyses) == sorted(job_label(j) for j in jobs)
+    assert all(s.expected_seconds <= plan.budget_seconds for s in plan.shards)
+
+
+# -- CLI ---------------------------------------------------------------------------------------------------------
+def test_plan_shards_prints_and_saves_the_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "plan.json"
+    assert main(["claims", "--profile", "standard", "--plan-shards", "--save-plan", str(target)]) == 0
+    out = capsys.readouterr().out
+    n = load_plan(target).count
+    assert out.startswith("shard plan of profile standard-") and f"{n} shards, each expected at most 420 s" in out
+    assert len(re.findall(r"^  shard \d+/\d+: ", out, flags=re.MULTILINE)) == n and "issue 11" in out
+    assert main(["claims", "--profile", "standard", "--plan-shards", "--budget", "20"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_shard_plan_of_another_profile_or_count_is_refused_with_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save_plan(tmp_path / "plan.json", plan_shards(get_profile("standard")))
+    n = load_plan(tmp_path / "plan.json").count
+    cases = [["--profile", "standard", "--seeds", "2", "--shard", f"0/{n}"], ["--profile", "standard", "--shard", "0/2"],
+             ["--profile", "standard"]]
+    for extra in cases:
+        assert main(["claims", *extra, "--shard-plan", str(tmp_path / "plan.json"), "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert not list(tmp_path.glob("standard-*/train"))
+
+
+# -- the science revision ----------------------------------------------------------------------------------------
+def test_the_science_revision_changes_with_the_science_only(tmp_path: Path) -> None:
+    """A content hash of the number-computing packages: a change to training or to claims/analysis.py changes
+    it; a change to the report, the pipeline or the CLI does not; no .git is needed."""
+    for folder in (*SCIENCE_SOURCES, "repro/report", "repro/pipeline"):
+        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "repro" / "cli.py", tmp_path / "repro" / "cli.py")
+    base = compute_science_revision(tmp_path)
+    assert base == compute_science_revision(REPO) and len(base) == 16
+    assert {p.relative_to(tmp_path).parts[0] for p in science_files(tmp_path)} == {"repro", "claims"}
+    for rel in ("repro/report/__init__.py", "repro/pipeline/runner.py", "repro/cli.py"):
+        with open(tmp_path / rel, "a") as f:
+            f.write("\n# a comment\n")
+        assert compute_science_revision(tmp_path) == base, rel
+    for rel in ("repro/training/loop.py", "claims/analysis.py", "repro/curvature/eigen.py"):
+        before = compute_science_revision(tmp_path)
+        with open(tmp_path / rel, "a") as f:
+            f.write("\n# a comment\n")
+        assert compute_science_revision(tmp_path) != before, rel
+
+
+def test_merging_a_plan_folder_without_shards_names_every_missing_shard_and_exits_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "shards"
+    save_plan(folder / PLAN_FILE, plan_shards(get_profile("standard"), count=3))
+    assert main(["claims", "--merge", str(folder), "--out", str(tmp_path / "merged")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: shard(s) 0/3, 1/3, 2/3 missing") and err.count("\n") == 1
+    assert not (tmp_path / "merged").exists()
+
+
+# -- the whole path through the script (slow) --------------------------------------------------------------------
+def test_the_tiny_overrides_give_the_tiny_profile() -> None:
+    pairs = dict(a.removeprefix("--set ").split("=", 1) for a in tiny_profile_overrides())
+    assert apply_overrides(get_profile("smoke"), pairs) == tiny_profile()
+
+
+def _device_run(args: list[str], work: Path, out: Path, plan: Path, have: Path, glue: Path,
+                limit: int) -> subprocess.CompletedProcess[str]:
+    claims_args = " ".join(["--profile smoke --device cpu", *tiny_profile_overrides()])
+    env = {**os.environ, "REPRO_DEVICE_LOCAL": "1", "PYTHON": sys.executable, "OUT": str(out), "WORK": str(work),
+           "SHARD_PLAN": str(plan), "SHARDS_HAVE": str(have), "SHARD_LIMIT": str(limit), "PACK_SECONDS": "5",
+           "CLAIMS_ARGS": claims_args, "REPRO_DATA_DIR": str(glue), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(["bash", str(REPO / "scripts" / "device_run.sh"), *args], env=env, capture_output=True,
+                          text=True, timeout=400, check=False)
+
+
+@pytest.mark.slow
+def test_two_shards_through_the_script_merge_to_the_unsharded_numbers(
+        tmp_path: Path, tiny_glue: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The bar of issue 18: plan 2 shards of a tiny profile, run `device_run.sh shard next` twice in separate
+    folders (each call picks the next missing shard that fits its time), unpack each as the script prints into
+    one shards folder, merge, and get the claims and runs of one unsharded run, value for value."""
+    import torch
+
+    from repro.pipeline.runner import claims_dir, run_claims
+    from tests.test_plan_workers import _numbers
+
+    have = tmp_path / "reports" / "shards"
+    plan_path = have / PLAN_FILE
+    save_plan(plan_path, plan_shards(tiny_profile(), count=2))
+    plan = load_plan(plan_path)
+    # room for one shard per call: the first call runs shard 0, the second finds it and runs shard 1
+    limit = int(plan.shards[0].expected_seconds + plan.shards[1].expected_seconds / 2) + 5 + 2
+    for call, expected in enumerate((0, 1)):
+        out = tmp_path / f"out{call}"
+        res = _device_run(["shard", "next"], tmp_path / f"work{call}", out, plan_path, have, tiny_glue, limit)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert f"shard {expected}/2: exit 0" in res.stdout, res.stdout
+        copy = next(line for line in res.stdout.splitlines() if line.startswith("copy the shards"))
+        assert copy.endswith(f"tar -xzf FILES_AT/shards.tar.gz -C {have}")
+        assert "train_steps_per_second=" in (out / "timings.txt").read_text()
+        with tarfile.open(out / "shards.tar.gz") as tar:
+            names = tar.getnames()
+            assert all(n.endswith(".json") or not Path(n).suffix for n in names)
+            tar.extractall(have, filter="data")
+        assert set(computed_shards(have, plan)) == set(range(expected + 1))
+    res = _device_run(["shard", "next"], tmp_path / "work2", tmp_path / "out2", plan_path, have, tiny_glue, limit)
+    assert res.returncode == 0 and "nothing to run: missing shards []" in res.stdout, res.stdout
+
+    torch.set_num_threads(1)
+    single = tmp_path / "single"
+    run_claims(tiny_profile(), single, data_dir=str(tiny_glue), progress=False, write_html=False)
+    assert main(["claims", "--merge", str(have), "--out", str(tmp_path / "merged")]) in (0, 1)
+    assert _numbers(claims_dir(tiny_profile(), tmp_path / "merged")) == _numbers(claims_dir(tiny_profile(), single))
+    # the same shard again (a second copy beside the first): refused, exit 2, one line
+    shutil.copytree(have / "shard-1-of-2", tmp_path / "again" / "shard-1-of-2")
+    capsys.readouterr()
+    assert main(["claims", "--merge", str(have), str(tmp_path / "again" / "shard-1-of-2"), "--out",
+                 str(tmp_path / "merged2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: shard 1/2 given twice") and err.count("\n") == 1
