@@ -4,6 +4,8 @@ plan's jobs are dealt deterministically."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import os
 from dataclasses import replace
@@ -117,3 +119,28 @@ def test_bad_shard_is_one_clear_error(text: str) -> None:
 
 def test_shard_parses() -> None:
     assert parse_shard("1/4") == (1, 4)
+
+
+def test_analysis_cost_is_the_documented_forward_count() -> None:
+    """``analysis_cost`` written out from its docstring: grid points × evaluation examples, Hessian products (Lanczos,
+    Hutchinson, SLQ density, three depth groups' λ_max and trace) × HVP_FORWARDS per example, ε- and adaptive
+    sharpness gradients at 3 forward-equivalents, in steps of the pretrained arm (3 forwards per example of a
+    batch). Each knob moves the cost by its own share, so a dropped or mis-weighted term shows."""
+    from repro.pipeline.jobs import HVP_FORWARDS, SHARPNESS_STEPS
+
+    prof = get_profile("standard")
+    ls = prof.landscape
+    points = ls.curve_points + ls.surface_points ** 2 + ls.random_directions * ls.random_width_points \
+        + 3 * ls.layer_surface_points
+    products = ls.hessian_max_iter + ls.trace_samples + ls.density_probes * ls.density_steps \
+        + 3 * (ls.group_curvature_iters + 1 + ls.group_trace_samples)
+    forwards = points * (ls.eval_train_size + ls.eval_dev_size) + products * ls.hessian_examples * HVP_FORWARDS \
+        + (SHARPNESS_STEPS + ls.adaptive_sharpness_steps + 1) * ls.hessian_examples * 3
+    assert analysis_cost(prof) == pytest.approx(forwards / (3.0 * prof.pretrained.batch_size), rel=1e-12)
+    no_surface = forwards - ls.surface_points ** 2 * (ls.eval_train_size + ls.eval_dev_size)
+    assert analysis_cost(prof, with_surface=False) == pytest.approx(no_surface / (3.0 * prof.pretrained.batch_size))
+    off = dataclasses.replace(prof, landscape=dataclasses.replace(ls, density_probes=0, group_curvature_iters=0,
+                                                                   adaptive_sharpness_steps=0))
+    saved = (ls.density_probes * ls.density_steps + 3 * (ls.group_curvature_iters + 1 + ls.group_trace_samples)) \
+        * ls.hessian_examples * HVP_FORWARDS + (ls.adaptive_sharpness_steps + 1) * ls.hessian_examples * 3
+    assert analysis_cost(prof) - analysis_cost(off) == pytest.approx(saved / (3.0 * prof.pretrained.batch_size))
