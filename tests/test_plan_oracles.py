@@ -1,0 +1,302 @@
+"""The plan's orchestration against its contract, with the training and the analysis replaced by recorders.
+
+``plan_jobs`` decides which runs exist and which partner gives each analysis its δ2; ``execute`` decides which
+process runs which job, in which phase, with which failures known, and what the progress bar and the timings say;
+``run_plan`` ties them together. The end-to-end tests see only their result on a tiny plan, where most mistakes
+(a partner from the wrong task, training and analysis interleaved, a failure lost between phases, a wrong share of
+a shard or a worker) leave the numbers unchanged. These tests state each rule and fail when it is broken; they are
+the tests the mutation notes (tests/MUTATION.md) asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from repro.config import get_profile
+from repro.data import describe_source
+from repro.models import INITS
+from repro.pipeline import plan as plan_mod
+from repro.pipeline import progress as progress_mod
+from repro.pipeline.jobs import analysis_cost, deal, needed_training, plan_jobs, run_key, train_cost
+from repro.pipeline.plan import Outcomes, execute, run_plan
+from repro.pipeline.progress import CostProgress
+
+
+def _profile(tasks: tuple[str, ...] = ("sst2", "mrpc", "rte"), seeds: tuple[int, ...] = (1, 2)):  # noqa: ANN202
+    return dataclasses.replace(get_profile("standard"), tasks=tasks, seeds=seeds)
+
+
+# -- plan_jobs ----------------------------------------------------------------------------------------------------
+def test_plan_jobs_builds_every_analysis_from_its_definition() -> None:
+    prof = _profile()
+    train, analyses = plan_jobs(prof, "src-x")
+    expected_order = [(s.name, seed, task, init) for s in prof.settings for seed in prof.seeds for task in prof.tasks
+                      for init in INITS]
+    assert [(a.setting, a.seed, a.task, a.init) for a in analyses] == expected_order
+    settings = {s.name: s for s in prof.settings}
+    nxt = {"sst2": "mrpc", "mrpc": "rte", "rte": "sst2"}  # each task's partner is the next one, cyclically
+    for a in analyses:
+        s = settings[a.setting]
+        assert a.run == prof.train_config(a.task, a.init, a.seed, s, data_source="src-x")
+        assert a.overfit == prof.train_config(a.task, a.init, a.seed, s, overfit=True, data_source="src-x")
+        assert a.partner == prof.train_config(nxt[a.task], a.init, a.seed, s, data_source="src-x")
+        assert a.run.data_source == "src-x" and a.cost == analysis_cost(prof, True)
+        assert a.key == f"{a.setting}-{run_key(a.run)}"
+    # training jobs: every run and extended run once (settings share their extended runs), each at its own cost
+    needed = {run_key(c): c for a in analyses for c in (a.run, a.overfit)}
+    assert [j.key for j in train] == list(dict.fromkeys(run_key(c) for a in analyses for c in (a.run, a.overfit)))
+    assert {j.key: j.config for j in train} == needed
+    assert all(j.cost == train_cost(j.config) for j in train)
+    assert len(train) < 2 * len(analyses)  # the extended runs are shared between settings
+
+
+def test_a_single_task_plan_has_no_partner_and_no_surface_cost() -> None:
+    prof = _profile(tasks=("sst2",), seeds=(1,))
+    train, analyses = plan_jobs(prof, "auto")
+    assert len(analyses) == len(prof.settings) * len(INITS)
+    assert all(a.partner is None and a.cost == analysis_cost(prof, False) for a in analyses)
+    assert analysis_cost(prof, False) < analysis_cost(prof, True)
+    assert all(a.needs() == (a.run, a.overfit) for a in analyses)
+
+
+# -- execute ------------------------------------------------------------------------------------------------------
+class _Bar:
+    """Records what execute tells its progress bar."""
+
+    made: list[_Bar] = []
+
+    def __init__(self, total: float, desc: str, *, enabled: bool = True, stream: Any = None, jobs: int = 0) -> None:
+        self.total, self.desc, self.enabled, self.jobs = total, desc, enabled, jobs
+        self.advances: list[tuple[float, str]] = []
+        self.closed = False
+        self.is_tty = True
+        _Bar.made.append(self)
+
+    def advance(self, cost: float, label: str = "") -> None:
+        self.advances.append((cost, label))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Recorder:
+    def __init__(self, fail_train: set[str] = frozenset(), fail_analysis: set[str] = frozenset(),
+                 sleep: float = 0.0) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.fail_train, self.fail_analysis, self.sleep = fail_train, fail_analysis, sleep
+
+    def train(self, job, out, *, data_dir, device, progress):  # noqa: ANN001, ANN201
+        self.calls.append(("train", job.key, dict(out=out, data_dir=data_dir, device=device, progress=progress)))
+        time.sleep(self.sleep)
+        return "boom" if job.key in self.fail_train else None
+
+    def analyse(self, job, profile, out, failed_training, *, data_dir, device):  # noqa: ANN001, ANN201
+        self.calls.append(("analyse", job.key, dict(out=out, failed=dict(failed_training), data_dir=data_dir,
+                                                    device=device, profile=profile)))
+        time.sleep(self.sleep / 2)
+        return "bad" if job.key in self.fail_analysis else None
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    def make(**kw: Any) -> _Recorder:
+        rec = _Recorder(**kw)
+        monkeypatch.setattr(plan_mod, "run_training_job", rec.train)
+        monkeypatch.setattr(plan_mod, "run_analysis_job", rec.analyse)
+        monkeypatch.setattr(plan_mod, "CostProgress", _Bar)
+        _Bar.made = []
+        return rec
+
+    return make
+
+
+def test_execute_trains_everything_then_analyses_with_the_training_failures_known(recorder, tmp_path: Path) -> None:
+    prof = _profile(tasks=("sst2", "mrpc"), seeds=(1,))
+    train, analyses = plan_jobs(prof, describe_source("/data"))
+    bad = train[1].key
+    rec = recorder(fail_train={bad}, fail_analysis={analyses[2].key}, sleep=0.02)
+    jobs, failures, t_train, t_an = execute(prof, tmp_path, data_dir="/data", device="cpu", progress=True)
+    assert jobs == analyses
+    kinds = [k for k, _, _ in rec.calls]
+    assert kinds == ["train"] * len(train) + ["analyse"] * len(analyses)  # two phases, never interleaved
+    assert sorted(key for k, key, _ in rec.calls if k == "train") == sorted(j.key for j in train)
+    assert [key for k, key, _ in rec.calls if k == "analyse"] == [j.key for j in deal(analyses, 0, 1)]
+    for kind, _, kw in rec.calls:
+        assert kw["out"] == tmp_path and kw["data_dir"] == "/data" and kw["device"] == "cpu"
+        if kind == "train":
+            assert kw["progress"] is True  # a terminal and one process: the run's own bar may draw
+        else:
+            assert kw["failed"] == {bad: "boom"} and kw["profile"] == prof
+    assert failures == Outcomes({bad: "boom"}, {analyses[2].key: "bad"})
+    assert t_train >= 0.02 * len(train) and t_an >= 0.01 * len(analyses)
+    assert t_an < t_train  # each measured over its own phase
+    (bar,) = _Bar.made
+    assert bar.desc == f"claims {prof.name}" and bar.enabled is True and bar.closed
+    assert bar.jobs == len(train) + len(analyses)
+    assert bar.total == pytest.approx(sum(j.cost for j in train) + sum(j.cost for j in analyses))
+    by_label = dict((label, cost) for cost, label in bar.advances)
+    assert [label for _, label in bar.advances] == (
+        [f"trained {key}" for k, key, _ in rec.calls if k == "train"]
+        + [f"analysed {key}" for k, key, _ in rec.calls if k == "analyse"])
+    assert by_label[f"analysed {analyses[0].key}"] == analyses[0].cost
+    assert by_label[f"trained {train[0].key}"] == train[0].cost
+
+
+def test_execute_without_progress_keeps_every_bar_off(recorder, tmp_path: Path) -> None:
+    rec = recorder()
+    execute(_profile(tasks=("sst2",), seeds=(1,)), tmp_path, progress=False)
+    assert _Bar.made[0].enabled is False
+    assert all(kw["progress"] is False for k, _, kw in rec.calls if k == "train")
+
+
+def test_a_shard_runs_its_analyses_and_every_run_they_read(recorder, tmp_path: Path) -> None:
+    prof = _profile(tasks=("sst2", "mrpc", "rte"), seeds=(1,))
+    train, analyses = plan_jobs(prof, describe_source(None))
+    rec = recorder()
+    jobs, _, _, _ = execute(prof, tmp_path, shard=(1, 3))
+    mine = tuple(deal(analyses, 1, 3))
+    assert jobs == mine
+    assert [key for k, key, _ in rec.calls if k == "analyse"] == [j.key for j in mine]
+    want = needed_training(mine, train)
+    assert sorted(key for k, key, _ in rec.calls if k == "train") == sorted(j.key for j in want)
+    assert len(want) < len(train)
+    assert _Bar.made[0].total == pytest.approx(sum(j.cost for j in want) + sum(j.cost for j in mine))
+
+
+class _TwoWorkers:
+    """Rank 1 of 2, with rank 0's failures arriving through gather."""
+
+    rank, world, distributed = 1, 2, True
+
+    def __init__(self) -> None:
+        self.gathered: list[Outcomes] = []
+
+    def gather(self, obj: Outcomes) -> list[Outcomes]:
+        self.gathered.append(Outcomes(dict(obj.train), dict(obj.analysis)))
+        other = Outcomes({"other-run": "oom on rank 0"}, {"other-analysis": "nan"} if len(self.gathered) > 1 else {})
+        return [other, obj]
+
+
+def test_a_worker_runs_its_share_and_learns_the_others_failures(recorder, tmp_path: Path) -> None:
+    prof = _profile(tasks=("sst2", "mrpc"), seeds=(1,))
+    train, analyses = plan_jobs(prof, describe_source(None))
+    workers = _TwoWorkers()
+    rec = recorder(fail_train={deal(train, 1, 2)[0].key})
+    jobs, failures, _, _ = execute(prof, tmp_path, workers=workers, progress=True)
+    assert jobs == analyses  # the whole plan's jobs: every rank assembles all the evidence
+    assert [key for k, key, _ in rec.calls if k == "train"] == [j.key for j in deal(train, 1, 2)]
+    assert [key for k, key, _ in rec.calls if k == "analyse"] == [j.key for j in deal(analyses, 1, 2)]
+    mine_failed = deal(train, 1, 2)[0].key
+    for kind, _, kw in rec.calls:
+        if kind == "train":
+            assert kw["progress"] is False  # several processes: no inner bars
+        else:
+            assert kw["failed"] == {"other-run": "oom on rank 0", mine_failed: "boom"}
+    assert len(workers.gathered) == 2  # one barrier after each phase
+    assert failures == Outcomes({"other-run": "oom on rank 0", mine_failed: "boom"}, {"other-analysis": "nan"})
+    (bar,) = _Bar.made
+    assert bar.enabled is False and bar.desc == f"claims {prof.name} worker 1/2"  # only rank 0 draws
+    assert bar.jobs == len(deal(train, 1, 2)) + len(deal(analyses, 1, 2))
+
+
+def test_the_bar_is_closed_when_a_job_raises(recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder()
+
+    def stop(*a: Any, **k: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plan_mod, "run_training_job", stop)
+    with pytest.raises(KeyboardInterrupt):
+        execute(_profile(tasks=("sst2",), seeds=(1,)), tmp_path)
+    assert _Bar.made[0].closed
+
+
+# -- run_plan -----------------------------------------------------------------------------------------------------
+def test_run_plan_resolves_tasks_and_seeds_and_returns_the_timings(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_execute(profile, out, **kw):  # noqa: ANN001, ANN003, ANN202
+        seen.update(profile=profile, out=out, **kw)
+        _, jobs = plan_jobs(profile, "auto")
+        return jobs, Outcomes({"r": "x"}, {}), 1.5, 2.5
+
+    def fake_collect(jobs, out, failures):  # noqa: ANN001, ANN202
+        seen["collected"] = (jobs, out, failures)
+        return ()
+
+    monkeypatch.setattr(plan_mod, "execute", fake_execute)
+    monkeypatch.setattr(plan_mod, "collect_evidence", fake_collect)
+    res = run_plan(get_profile("standard"), str(tmp_path), data_dir="/d", device="cpu", tasks=["mrpc"], seeds=[2],
+                   progress=False)
+    assert seen["profile"].tasks == ("mrpc",) and seen["profile"].seeds == (2,)
+    assert (seen["data_dir"], seen["device"], seen["progress"]) == ("/d", "cpu", False)
+    assert seen["collected"][1] == tmp_path and seen["collected"][2] == Outcomes({"r": "x"}, {})
+    assert (res.train_seconds, res.analysis_seconds, res.failures) == (1.5, 2.5, Outcomes({"r": "x"}, {}))
+    assert res.evidence == () and res.pairs == ()
+
+
+# -- CostProgress -------------------------------------------------------------------------------------------------
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_progress_lines_are_throttled_say_the_eta_and_never_pass_100(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
+    stream = io.StringIO()
+    bar = CostProgress(100.0, "p", stream=stream, jobs=4)
+    clock.t += 10
+    bar.advance(25.0, "a")  # the first advance always logs
+    clock.t += 5
+    bar.advance(25.0, "b")  # 5 s later, not the last job: throttled
+    clock.t += progress_mod.LOG_EVERY_SECONDS
+    bar.advance(25.0)  # no label: no "last:" part
+    clock.t += 1
+    bar.advance(80.0, "d")  # the last job: always logs, capped at the total
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        "[p] started, 4 jobs, about 100 step-equivalents of work",
+        "[p]  25.0% of the work (1/4 jobs), 0:10 elapsed, about 0:30 left; last: a",
+        "[p]  75.0% of the work (3/4 jobs), 0:45 elapsed, about 0:15 left",
+        "[p] 100.0% of the work (4/4 jobs), 0:46 elapsed; last: d",
+    ]
+    assert bar.done == 100.0 and bar.is_tty is False
+
+
+def test_progress_of_zero_work_and_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
+    stream = io.StringIO()
+    bar = CostProgress(0.0, "z", stream=stream, jobs=1)
+    bar.advance(0.0)  # nothing to do (every job's cost rounds to zero): no division by zero, the last line logged
+    assert stream.getvalue().splitlines()[-1].endswith("% of the work (1/1 jobs), 0:00 elapsed")
+    assert progress_mod._hms(3 * 3600 + 62) == "3:01:02" and progress_mod._hms(-5) == "0:00"
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_draws_a_step_equivalent_bar_with_the_label() -> None:
+    stream = _Tty()
+    bar = CostProgress(40.0, "claims t", stream=stream, jobs=2)
+    assert bar.is_tty
+    bar.advance(10.4, "trained x")
+    bar.advance(100.0, "analysed y")
+    assert bar._bar is not None and bar._bar.n == 40 and bar._bar.total == 40
+    bar.close()
+    out = stream.getvalue()
+    assert "claims t" in out and "step-eq" in out and "40/40" in out
+    assert not CostProgress(1.0, "off", stream=_Tty(), enabled=False).is_tty
