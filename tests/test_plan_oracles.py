@@ -26,6 +26,7 @@ from repro.pipeline import progress as progress_mod
 from repro.pipeline.jobs import analysis_cost, deal, needed_training, plan_jobs, run_key, train_cost
 from repro.pipeline.plan import Outcomes, execute, run_plan
 from repro.pipeline.progress import CostProgress
+from tests.test_runner_summary import _Tty
 
 
 def _profile(tasks: tuple[str, ...] = ("sst2", "mrpc", "rte"), seeds: tuple[int, ...] = (1, 2)):  # noqa: ANN202
@@ -282,11 +283,6 @@ def test_progress_of_zero_work_and_hours(monkeypatch: pytest.MonkeyPatch) -> Non
     bar.advance(0.0)  # nothing to do (every job's cost rounds to zero): no division by zero, the last line logged
     assert stream.getvalue().splitlines()[-1].endswith("% of the work (1/1 jobs), 0:00 elapsed")
     assert progress_mod._hms(3 * 3600 + 62) == "3:01:02" and progress_mod._hms(-5) == "0:00"
-
-
-class _Tty(io.StringIO):
-    def isatty(self) -> bool:
-        return True
 
 
 def test_progress_on_a_terminal_draws_a_step_equivalent_bar_with_the_label() -> None:

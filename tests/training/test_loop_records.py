@@ -10,6 +10,7 @@ records tested only end to end; these tests name the contract and fail when it i
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import threading
@@ -37,6 +38,7 @@ from repro.training.loop import (
 )
 from repro.training.snapshots import load_delta_snapshot, load_params, model_params, save_delta_snapshot, snapshot_steps
 from tests.conftest import nan_loss_from
+from tests.training.test_loop_oracles import _examples as _batch_examples
 
 # 40 examples in batches of 16: 3 steps per epoch, 6 in all
 HYPER = TrainHyper(learning_rate=3e-3, epochs=2, batch_size=16, warmup_ratio=0.0)
@@ -50,8 +52,7 @@ def _cfg(**kw):  # noqa: ANN003, ANN202
 
 
 def _examples(split) -> list[tuple[tuple[int, ...], int]]:  # noqa: ANN001
-    return [(tuple(ids[: int(m.sum())].tolist()), int(y)) for b in split.batches(64)
-            for ids, m, y in zip(b["input_ids"], b["attention_mask"], b["labels"], strict=True)]
+    return _batch_examples(split.batches(64))
 
 
 def _checkpoint(run_dir: Path) -> dict:
@@ -131,20 +132,17 @@ def test_a_snapshot_holds_the_parameters_after_its_step(tiny_glue: Path, tmp_pat
     assert dist(snap2, exact) > 0.1 * moved
 
 
-def test_delta_snapshots_store_theta_minus_theta0_in_float16() -> None:
+def test_delta_snapshots_store_theta_minus_theta0_in_float16(tmp_path: Path) -> None:
     gen = torch.Generator().manual_seed(0)
     theta0 = {"w": torch.randn(4, 3, generator=gen), "b": torch.randn(3, generator=gen)}
     params = {k: v + 1e-3 * torch.randn(v.shape, generator=gen) for k, v in theta0.items()}
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "s.safetensors"
-        save_delta_snapshot(path, params, theta0)
-        raw = load_file(str(path))
-        assert {k: t.dtype for k, t in raw.items()} == {"w": torch.float16, "b": torch.float16}
-        for k in theta0:
-            torch.testing.assert_close(raw[k], (params[k] - theta0[k]).half())
-        back = load_delta_snapshot(path, theta0)
+    path = tmp_path / "s.safetensors"
+    save_delta_snapshot(path, params, theta0)
+    raw = load_file(str(path))
+    assert {k: t.dtype for k, t in raw.items()} == {"w": torch.float16, "b": torch.float16}
+    for k in theta0:
+        torch.testing.assert_close(raw[k], (params[k] - theta0[k]).half())
+    back = load_delta_snapshot(path, theta0)
     for k in theta0:
         torch.testing.assert_close(back[k], params[k], rtol=0, atol=1e-5)
 
@@ -173,8 +171,6 @@ def test_periodic_checkpoints_every_k_steps_and_never_at_the_last(tiny_glue: Pat
         train(cfg, tmp_path / "a", data_dir=tiny_glue, progress=False, _stop_after_step=3)
     ck = _checkpoint(run_dir_for(tmp_path / "a", cfg))
     assert ck["step"] == 2  # step 3 is not a multiple of 2: the last checkpoint is step 2's
-    import json
-
     state = json.loads(ck["state_json"])
     assert len(state["train_loss"]) == len(state["learning_rate"]) == len(state["grad_norm"]) == 2
     assert [e["step"] for e in state["evals"]] == [0]
