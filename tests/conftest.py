@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import threading
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+from tqdm import tqdm
+
+# tqdm's default write lock includes a multiprocessing semaphore, shared by every process forked after it exists.
+# mutmut (tox -e mutants) forks each mutant from the process that ran the suite; one mutant stopped while holding
+# that lock left every later one waiting on it forever (seen: mutants of repro.training.loop idle on a futex, where
+# the CPU-time limit never fires). A thread lock is copied on fork instead of shared; tests draw no bars from
+# several processes at once.
+tqdm.set_lock(threading.RLock())
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -62,8 +71,7 @@ def require_glue(env: Mapping[str, str], required: str = "sst2/train.jsonl") -> 
     if in_ci(env):
         pytest.fail(f"{msg}. CI is set, so missing data is an error, not a skip.", pytrace=False)
     pytest.skip(msg)
-_WORDS = ("good great fine bad awful dull movie film plot actor scene story music long short funny sad "
-          "warm cold bright dark simple clever").split()
+_WORDS = ["good", "great", "fine", "bad", "awful", "dull", "movie", "film", "plot", "actor", "scene", "story", "music", "long", "short", "funny", "sad", "warm", "cold", "bright", "dark", "simple", "clever"]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -104,7 +112,7 @@ def tiny_glue(tmp_path_factory: pytest.TempPathFactory) -> Path:
 TINY_PLAN_TASKS = ("sst2", "mrpc")
 
 
-def tiny_plan_profile():  # noqa: ANN201
+def tiny_plan_profile():
     """The tiny plan of the fast suite: tiny-random BERT on the handmade GLUE (both arms of sst2 and mrpc, seed 0),
     a reduced smoke profile whose whole training + analysis takes ~20 s on 2 cores."""
     import dataclasses
@@ -127,7 +135,7 @@ def tiny_plan_profile():  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def tiny_plan(tiny_glue: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def tiny_plan(tiny_glue: Path, tmp_path_factory: pytest.TempPathFactory):
     """:func:`tiny_plan_profile` trained and analysed once per session (shared: a second plan costs ~20 s).
     Read-only for the tests: the run directories and analyses live under ``<out>/train`` and ``<out>/analysis``."""
     from repro.pipeline.plan import run_plan
@@ -170,7 +178,7 @@ def nan_loss_from(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
     real = torch.nn.functional
     calls = {"n": 0}
 
-    def cross_entropy(logits, labels, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def cross_entropy(logits, labels, *a, **k):
         out = real.cross_entropy(logits, labels, *a, **k)
         if torch.is_grad_enabled():
             calls["n"] += 1

@@ -14,7 +14,7 @@ import dataclasses
 import io
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -23,13 +23,20 @@ from repro.data import describe_source
 from repro.models import INITS
 from repro.pipeline import plan as plan_mod
 from repro.pipeline import progress as progress_mod
-from repro.pipeline.jobs import analysis_cost, deal, needed_training, plan_jobs, run_key, train_cost
+from repro.pipeline.jobs import (
+    analysis_cost,
+    deal,
+    needed_training,
+    plan_jobs,
+    run_key,
+    train_cost,
+)
 from repro.pipeline.plan import Outcomes, execute, run_plan
 from repro.pipeline.progress import CostProgress
 from tests.test_runner_summary import _Tty
 
 
-def _profile(tasks: tuple[str, ...] = ("sst2", "mrpc", "rte"), seeds: tuple[int, ...] = (1, 2)):  # noqa: ANN202
+def _profile(tasks: tuple[str, ...] = ("sst2", "mrpc", "rte"), seeds: tuple[int, ...] = (1, 2)):
     return dataclasses.replace(get_profile("standard"), tasks=tasks, seeds=seeds)
 
 
@@ -59,7 +66,7 @@ def test_plan_jobs_builds_every_analysis_from_its_definition() -> None:
 
 def test_a_single_task_plan_has_no_partner_and_no_surface_cost() -> None:
     prof = _profile(tasks=("sst2",), seeds=(1,))
-    train, analyses = plan_jobs(prof, "auto")
+    _train, analyses = plan_jobs(prof, "auto")
     assert len(analyses) == len(prof.settings) * len(INITS)
     assert all(a.partner is None and a.cost == analysis_cost(prof, False) for a in analyses)
     assert analysis_cost(prof, False) < analysis_cost(prof, True)
@@ -70,7 +77,7 @@ def test_a_single_task_plan_has_no_partner_and_no_surface_cost() -> None:
 class _Bar:
     """Records what execute tells its progress bar."""
 
-    made: list[_Bar] = []
+    made: ClassVar[list[_Bar]] = []
 
     def __init__(self, total: float, desc: str, *, enabled: bool = True, stream: Any = None, jobs: int = 0) -> None:
         self.total, self.desc, self.enabled, self.jobs = total, desc, enabled, jobs
@@ -92,20 +99,20 @@ class _Recorder:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.fail_train, self.fail_analysis, self.sleep = fail_train, fail_analysis, sleep
 
-    def train(self, job, out, *, data_dir, device, progress):  # noqa: ANN001, ANN201
-        self.calls.append(("train", job.key, dict(out=out, data_dir=data_dir, device=device, progress=progress)))
+    def train(self, job, out, *, data_dir, device, progress):
+        self.calls.append(("train", job.key, {"out": out, "data_dir": data_dir, "device": device, "progress": progress}))
         time.sleep(self.sleep)
         return "boom" if job.key in self.fail_train else None
 
-    def analyse(self, job, profile, out, failed_training, *, data_dir, device):  # noqa: ANN001, ANN201
-        self.calls.append(("analyse", job.key, dict(out=out, failed=dict(failed_training), data_dir=data_dir,
-                                                    device=device, profile=profile)))
+    def analyse(self, job, profile, out, failed_training, *, data_dir, device):
+        self.calls.append(("analyse", job.key, {"out": out, "failed": dict(failed_training), "data_dir": data_dir,
+                                                    "device": device, "profile": profile}))
         time.sleep(self.sleep / 2)
         return "bad" if job.key in self.fail_analysis else None
 
 
 @pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def recorder(monkeypatch: pytest.MonkeyPatch):
     def make(**kw: Any) -> _Recorder:
         rec = _Recorder(**kw)
         monkeypatch.setattr(plan_mod, "run_training_job", rec.train)
@@ -141,7 +148,7 @@ def test_execute_trains_everything_then_analyses_with_the_training_failures_know
     assert bar.desc == f"claims {prof.name}" and bar.enabled is True and bar.closed
     assert bar.jobs == len(train) + len(analyses)
     assert bar.total == pytest.approx(sum(j.cost for j in train) + sum(j.cost for j in analyses))
-    by_label = dict((label, cost) for cost, label in bar.advances)
+    by_label = {label: cost for cost, label in bar.advances}
     assert [label for _, label in bar.advances] == (
         [f"trained {key}" for k, key, _ in rec.calls if k == "train"]
         + [f"analysed {key}" for k, key, _ in rec.calls if k == "analyse"])
@@ -223,12 +230,12 @@ def test_run_plan_resolves_tasks_and_seeds_and_returns_the_timings(monkeypatch: 
                                                                    tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_execute(profile, out, **kw):  # noqa: ANN001, ANN003, ANN202
+    def fake_execute(profile, out, **kw):
         seen.update(profile=profile, out=out, **kw)
         _, jobs = plan_jobs(profile, "auto")
         return jobs, Outcomes({"r": "x"}, {}), 1.5, 2.5
 
-    def fake_collect(jobs, out, failures):  # noqa: ANN001, ANN202
+    def fake_collect(jobs, out, failures):
         seen["collected"] = (jobs, out, failures)
         return ()
 
@@ -279,9 +286,13 @@ def test_progress_of_zero_work_and_hours(monkeypatch: pytest.MonkeyPatch) -> Non
     clock = _Clock()
     monkeypatch.setattr(progress_mod.time, "monotonic", clock)
     stream = io.StringIO()
-    bar = CostProgress(0.0, "z", stream=stream, jobs=1)
-    bar.advance(0.0)  # nothing to do (every job's cost rounds to zero): no division by zero, the last line logged
-    assert stream.getvalue().splitlines()[-1].endswith("% of the work (1/1 jobs), 0:00 elapsed")
+    bar = CostProgress(0.0, "z", stream=stream, jobs=2)
+    clock.t += 10
+    bar.advance(0.0)  # nothing to do (every job's cost is zero): no division by zero, progress counted in jobs
+    clock.t += progress_mod.LOG_EVERY_SECONDS
+    bar.advance(0.0)
+    assert stream.getvalue().splitlines()[1:] == ["[z]  50.0% of the work (1/2 jobs), 0:10 elapsed, about 0:10 left",
+                                                  "[z] 100.0% of the work (2/2 jobs), 0:40 elapsed"]
     assert progress_mod._hms(3 * 3600 + 62) == "3:01:02" and progress_mod._hms(-5) == "0:00"
 
 

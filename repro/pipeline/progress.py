@@ -19,7 +19,7 @@ FALLBACK_COLUMNS = 100
 
 
 def _hms(seconds: float) -> str:
-    s = int(round(max(0.0, seconds)))
+    s = round(max(0.0, seconds))
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
@@ -30,6 +30,8 @@ class CostProgress:
 
     def __init__(self, total: float, desc: str, *, enabled: bool = True, stream: TextIO | None = None,
                  jobs: int = 0) -> None:
+        # Work of zero cost (everything cached) is measured in jobs instead: done/total would stay 0 % to the end.
+        self.by_jobs = float(total) <= 0 and jobs > 0
         self.total = max(float(total), 1e-9)
         self.desc = desc
         self.done = 0.0
@@ -70,7 +72,7 @@ class CostProgress:
         last = self.jobs and self.jobs_done >= self.jobs
         if now - self._last_log >= LOG_EVERY_SECONDS or last:
             self._last_log = now
-            frac = self.done / self.total
+            frac = min(1.0, self.jobs_done / self.jobs) if self.by_jobs else self.done / self.total
             elapsed = now - self.start
             eta = f", about {_hms(elapsed * (1 - frac) / frac)} left" if 0 < frac < 1 else ""
             self._log(f"{100 * frac:5.1f}% of the work ({self.jobs_done}/{self.jobs} jobs), "
