@@ -86,6 +86,7 @@ def test_run_records_trajectory(tmp_path: Path, tiny_glue: Path) -> None:
     assert m.snapshot_steps == snapshot_steps(6, 4) and m.snapshot_steps[0] == 0 and m.snapshot_steps[-1] == 6
     traj = run.trajectory()
     assert len(traj) == len(m.snapshot_steps)
+    assert [step for step, _ in traj] == m.snapshot_steps and traj[0][0] == 0
     theta0, theta1 = run.theta0(), run.theta1()
     assert all(torch.equal(traj[0][1][k], theta0[k]) for k in theta0)
     assert all(torch.equal(traj[-1][1][k], theta1[k]) for k in theta1)
@@ -107,8 +108,10 @@ def test_nan_loss_stops_with_saved_state(tmp_path: Path, tiny_glue: Path, monkey
     assert (rd / "diverged.safetensors").exists()
     run = TrainRun.load(rd)
     assert run.metrics.status == "diverged" and len(run.metrics.train_loss) == 3
-    with pytest.raises(TrainingDivergedError):  # recorded, not retried silently
-        train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
+    first_message = str(run.metrics.message)
+    with pytest.raises(TrainingDivergedError, match="step 3.*Lower the learning rate") as again:
+        train(cfg, tmp_path, data_dir=tiny_glue, progress=False)  # recorded, not retried silently
+    assert str(again.value) == first_message
 
 
 def test_cli_train_and_reuse(tmp_path: Path, tiny_glue: Path, capsys: pytest.CaptureFixture[str]) -> None:

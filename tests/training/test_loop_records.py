@@ -32,11 +32,18 @@ from repro.training.loop import (
     _eval_steps,
     _lr_lambda,
     _param_groups,
+    _progress,
     _StopRequest,
     load_data,
     read_metrics,
 )
-from repro.training.snapshots import load_delta_snapshot, load_params, model_params, save_delta_snapshot, snapshot_steps
+from repro.training.snapshots import (
+    load_delta_snapshot,
+    load_params,
+    model_params,
+    save_delta_snapshot,
+    snapshot_steps,
+)
 from tests.conftest import nan_loss_from
 from tests.training.test_loop_oracles import _examples as _batch_examples
 
@@ -101,6 +108,7 @@ def test_dev_evaluations_at_the_stated_steps_with_the_mean_training_loss_since_t
 # -- snapshots ----------------------------------------------------------------------------------------------------
 def test_snapshot_steps_are_evenly_spaced_with_both_ends() -> None:
     assert snapshot_steps(0, 5) == [0] and snapshot_steps(-2, 5) == [0]
+    assert snapshot_steps(1, 5) == [0, 1]  # a one-step run: both ends, nothing between
     assert snapshot_steps(10, 1) == [0, 10] and snapshot_steps(10, 2) == [0, 10]
     assert snapshot_steps(10, 3) == [0, 5, 10]
     assert snapshot_steps(10, 4) == [0, 3, 7, 10]
@@ -229,8 +237,10 @@ def test_a_diverged_run_records_what_happened_up_to_the_bad_step(tiny_glue: Path
     assert len(m.learning_rate) == len(m.grad_norm) == 3
     assert m.snapshot_steps == [0, 2]  # snapshot_steps(6, 4) = [0, 2, 4, 6], those before step 4
     assert [e.step for e in m.evals] == [0, 3]
-    for text in ("step 4", "sst2", "scratch", "seed 3", f"learning rate {HYPER.learning_rate}", "diverged.safetensors"):
+    for text in ("step 4", "sst2", "scratch", "seed 3", f"learning rate {HYPER.learning_rate}",
+                 f"{rd / 'diverged.safetensors'}. ", "Lower the learning rate"):
         assert text in m.message
+    assert m.wall_seconds >= 0 and m.train_loss[:3] == read_metrics(rd).train_loss[:3]
     bad = load_params(rd / "diverged.safetensors")
     assert bad.keys() <= at3.keys()
     assert all(torch.equal(bad[k], at3[k].float()) for k in bad)
@@ -264,6 +274,8 @@ def test_schedule_edges() -> None:
     assert _lr_lambda(4, 4)(4) == 0.0
     assert _lr_lambda(10, 2)(11) == 0.0 and _lr_lambda(10, 2)(10) == 0.0  # never negative past the end
     assert _lr_lambda(10, 0)(0) == 1.0
+    assert _lr_lambda(10, 1)(0) == 1.0  # a one-step warm-up reaches the full rate at once: (0 + 1) / 1
+    assert _lr_lambda(10, 1)(1) == pytest.approx(1.0)  # then decay starts from (10 − 1) / (10 − 1)
 
 
 def test_no_decay_by_parameter_name_suffix_and_layer_norm_spellings() -> None:
@@ -335,3 +347,40 @@ def test_progress_bar_names_the_run_and_is_silent_when_off(tiny_glue: Path, tmp_
     train(cfg, tmp_path / "loud", data_dir=tiny_glue, progress=True)
     err = capsys.readouterr().err
     assert "sst2/scratch/seed3" in err and "/6" in err and "loss=" in err
+
+
+def test_a_resumed_bar_starts_at_the_saved_step_and_leaves_no_trace() -> None:
+    bar = _progress(10, 4, "sst2/scratch/seed3", True)
+    try:
+        assert (bar.total, bar.n, bar.desc) == (10, 4, "sst2/scratch/seed3")
+        assert bar.leave is False and callable(bar.dynamic_ncols) and bar.disable is False  # tqdm: True -> a resizer
+    finally:
+        bar.close()
+    off = _progress(10, 0, "x", False)
+    assert off.disable is True
+    off.close()
+
+
+def test_train_by_default_shows_progress_uses_the_given_device_and_tokenization_cache(
+        tiny_glue: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The defaults a user gets from ``train(cfg, out)``: a progress bar on stderr; ``device=`` honoured;
+    tokenized splits written to ``cache_dir`` (so a second run does not tokenize again)."""
+    cfg = _cfg(train_size=16, dev_size=8, hyper=dataclasses.replace(HYPER, epochs=1))
+    run = train(cfg, tmp_path / "out", data_dir=tiny_glue, device="cpu", cache_dir=tmp_path / "tok")
+    assert run.metrics.status == "complete" and run.metrics.total_steps == 1
+    assert "sst2/scratch/seed3" in capsys.readouterr().err
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "tok").glob("*.safetensors")) == ["sst2", "sst2"]
+    assert json.loads((run.path / "config.json").read_text())["provenance"]["device"].startswith("cpu")
+
+
+def test_stop_request_restores_the_default_handler_where_python_had_none() -> None:
+    """``signal.signal`` returns ``None`` for a handler not installed from Python; restoring ``None`` is an error,
+    so the default handler takes its place."""
+    saved = signal.getsignal(signal.SIGTERM)
+    try:
+        stop = _StopRequest()
+        stop._old = {signal.SIGTERM: None}
+        stop.__exit__(None, None, None)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and stop._old == {}
+    finally:
+        signal.signal(signal.SIGTERM, saved)
