@@ -25,6 +25,11 @@ class TrainingDivergedError(ReproError):
     """The loss became NaN or Inf. The state at that step has been saved for inspection."""
 
 
+class CheckpointError(ReproError):
+    """A resumable checkpoint cannot be read: truncated, damaged, or holding more than tensors and plain containers
+    (which ``weights_only`` loading refuses rather than run). The message names the file to delete."""
+
+
 class OutOfMemoryError(ReproError):
     """The device ran out of memory; the message names the setting to lower."""
 

@@ -35,7 +35,7 @@ from torch import nn
 from repro import provenance
 from repro.config import TrainConfig
 from repro.landscape.evaluate import autocast_context, evaluate, model_inputs
-from repro.errors import OutOfMemoryError, TrainingDivergedError
+from repro.errors import CheckpointError, OutOfMemoryError, TrainingDivergedError
 from repro.storage import from_json_dict, link_identical, read_json, to_json_dict, write_json
 from repro.training.run import EvalRecord, TrainMetrics, TrainRun, run_dir_for
 from repro.training.snapshots import model_params, save_delta_snapshot, save_params, snapshot_steps
@@ -191,7 +191,7 @@ def train(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(cfg.seed + 7919)  # dropout stream; restored from the checkpoint on resume
         if ckpt_path.exists():
-            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            ck = _load_checkpoint(ckpt_path)
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             sched.load_state_dict(ck["scheduler"])
@@ -345,6 +345,20 @@ def _diverged(run_dir: Path, model: nn.Module, state: dict[str, Any], step: int,
     )
     write_json(run_dir / "metrics.json", metrics)
     raise TrainingDivergedError(msg)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """The resumable state, loaded with ``weights_only=True``: a checkpoint is data, and one that holds anything but
+    tensors and plain containers (a tampered or foreign file) is refused, not unpickled."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"cannot resume from {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. The file is "
+            "damaged or was not written by repro; delete it to restart this run from step 0 (nothing else in the run "
+            "directory is lost)") from e
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):  # noqa: ANN202

@@ -384,3 +384,175 @@ def test_stop_request_restores_the_default_handler_where_python_had_none() -> No
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and stop._old == {}
     finally:
         signal.signal(signal.SIGTERM, saved)
+
+
+# -- wall time, checkpoint timing, snapshot files -----------------------------------------------------------------
+class _Clock:
+    """A ``time`` stand-in whose ``perf_counter`` advances by one second per call."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def perf_counter(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+def _count_checkpoints(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import repro.storage as storage
+
+    real, steps = storage.atomic_save, []
+
+    def spy(path, write):  # noqa: ANN001, ANN202
+        if Path(path).name == "checkpoint.pt":
+            steps.append(len(steps) + 1)
+        return real(path, write)
+
+    monkeypatch.setattr(storage, "atomic_save", spy)
+    return steps
+
+
+@pytest.mark.parametrize(("every", "seconds", "checkpoints"), [(2, 1e9, 2), (100, 1.0, 5), (100, 2.0, 2)])
+def test_wall_time_sums_the_training_segments_between_checkpoints(
+        every: int, seconds: float, checkpoints: int, tiny_glue: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a clock that ticks once per reading, the loop reads it once at the start, once per step, once after
+    each checkpoint and once at the end: 6 steps and c checkpoints give 6 + c + 2 ticks, of which the c after a
+    checkpoint are not training, so wall = 7 (the checkpoint writes are excluded, every segment is added, none
+    is counted twice or from zero). A checkpoint is due once ``seconds`` have passed (``>=``): 1 s is every step but
+    the last; 2 s every other step from step 2 (steps 2 and 4... then 6 is the last)."""
+    from repro.training import loop
+
+    monkeypatch.setattr(loop, "time", _Clock())
+    made = _count_checkpoints(monkeypatch)
+    run = train(_cfg(checkpoint_every=every), tmp_path, data_dir=tiny_glue, progress=False,
+                checkpoint_seconds=seconds)
+    assert len(made) == checkpoints
+    assert run.metrics.wall_seconds == 7.0
+
+
+def test_only_the_intermediate_snapshots_are_written_as_files(tiny_glue: Path, tmp_path: Path) -> None:
+    """θ0 and θ1 are stored in full precision; the snapshot folder holds exactly the steps strictly between."""
+    run = train(_cfg(snapshots=7), tmp_path, data_dir=tiny_glue, progress=False)
+    assert run.metrics.snapshot_steps == [0, 1, 2, 3, 4, 5, 6]
+    assert sorted(p.name for p in (run.path / "snapshots").iterdir()) == [
+        f"step_{s:07d}.safetensors" for s in (1, 2, 3, 4, 5)]
+
+
+# -- signals in the loop, the progress bar's counts ---------------------------------------------------------------
+def _signal_at(monkeypatch: pytest.MonkeyPatch, call: int, sig: int = signal.SIGTERM) -> None:
+    """Deliver ``sig`` to this process during the ``call``-th training forward pass."""
+    from types import SimpleNamespace
+
+    from repro.training import loop
+
+    real, calls = torch.nn.functional, {"n": 0}
+
+    def cross_entropy(logits, labels, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if torch.is_grad_enabled():
+            calls["n"] += 1
+            if calls["n"] == call:
+                os.kill(os.getpid(), sig)
+        return real.cross_entropy(logits, labels, *a, **k)
+
+    monkeypatch.setattr(loop, "F", SimpleNamespace(cross_entropy=cross_entropy))
+
+
+def test_a_signal_mid_run_raises_with_the_saved_step(tiny_glue: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _signal_at(monkeypatch, 4)
+    cfg = _cfg()
+    with pytest.raises(TrainingInterrupted) as err:
+        train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
+    rd = run_dir_for(tmp_path, cfg)
+    e = err.value
+    assert (e.signum, e.step, e.total, e.run_dir) == (signal.SIGTERM, 4, 6, rd)
+    assert str(e) == (f"interrupted by SIGTERM: saved a checkpoint at step 4 of 6 of sst2/scratch/seed 3 in {rd}; "
+                      "rerun the same command to resume from it")
+    assert int(_checkpoint(rd)["step"]) == 4 and not (rd / "metrics.json").exists()
+
+
+def test_a_signal_in_the_last_step_finishes_the_run_then_says_so(tiny_glue: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last step needs no checkpoint: the run is finished and saved (θ1, metrics) before the interruption is
+    reported, and the report says the run is complete."""
+    _signal_at(monkeypatch, 6, signal.SIGINT)
+    cfg = _cfg()
+    with pytest.raises(TrainingInterrupted) as err:
+        train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
+    rd = run_dir_for(tmp_path, cfg)
+    e = err.value
+    assert (e.signum, e.step, e.total, e.run_dir) == (signal.SIGINT, 6, 6, rd)
+    assert str(e) == (f"interrupted by SIGINT after the last step: the run is complete and saved in {rd}; rerun the "
+                      "same command to continue")
+    assert read_metrics(rd).status == "complete" and (rd / "theta1.safetensors").exists()
+    assert not (rd / "checkpoint.pt").exists()
+
+
+def test_the_bar_advances_one_per_step_from_the_resumed_step_with_the_loss(
+        tiny_glue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from repro.training import loop
+
+    bars: list[_RecordingBar] = []
+
+    def make(total: int, initial: int, desc: str, enabled: bool) -> _RecordingBar:
+        bars.append(_RecordingBar(total, initial, desc, enabled))
+        return bars[-1]
+
+    monkeypatch.setattr(loop, "_progress", make)
+    cfg = _cfg(checkpoint_every=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path, data_dir=tiny_glue, progress=False, _stop_after_step=2)
+    run = train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
+    first, resumed = bars
+    assert (first.total, first.initial, first.desc, first.enabled) == (6, 0, "sst2/scratch/seed3", False)
+    assert (resumed.total, resumed.initial) == (6, 2) and first.closed and resumed.closed
+    assert first.updates == [1, 1] and resumed.updates == [1, 1, 1, 1]
+    assert resumed.postfix == [f"{x:.4f}" for x in run.metrics.train_loss[2:]]
+
+
+class _RecordingBar:
+    def __init__(self, total: int, initial: int, desc: str, enabled: bool) -> None:
+        self.total, self.initial, self.desc, self.enabled = total, initial, desc, enabled
+        self.updates: list[int] = []
+        self.postfix: list[str] = []
+        self.closed = False
+
+    def update(self, n: int) -> None:
+        self.updates.append(n)
+
+    def set_postfix(self, *, loss: str) -> None:
+        self.postfix.append(loss)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# -- a checkpoint is data -----------------------------------------------------------------------------------------
+class _Planted:
+    """Pickles to a call that creates a file: loading it with ``weights_only=False`` would run that call."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("content", ["planted", "truncated"])
+def test_a_checkpoint_that_is_not_plain_tensors_is_refused_with_the_file_to_delete(
+        content: str, tiny_glue: Path, tmp_path: Path) -> None:
+    from repro.errors import CheckpointError
+
+    cfg = _cfg()
+    rd = run_dir_for(tmp_path, cfg)
+    rd.mkdir(parents=True)
+    marker = tmp_path / "code-ran"
+    if content == "planted":
+        torch.save({"model": {}, "step": 2, "x": _Planted(marker)}, rd / "checkpoint.pt")
+    else:
+        (rd / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a whole zip")
+    with pytest.raises(CheckpointError, match=r"delete it to restart this run from step 0") as err:
+        train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
+    assert str(rd / "checkpoint.pt") in str(err.value)
+    assert not marker.exists() and (rd / "checkpoint.pt").exists()
