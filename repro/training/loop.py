@@ -355,10 +355,9 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(
-            f"cannot resume from {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. The file is "
-            "damaged or was not written by repro; delete it to restart this run from step 0 (nothing else in the run "
-            "directory is lost)") from e
+        raise CheckpointError(  # the loader's own message, often pages long, stays on the chained cause
+            f"cannot resume from {path} ({type(e).__name__}): the file is damaged or was not written by repro; delete "
+            "it to restart this run from step 0 (nothing else in the run directory is lost)") from e
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):  # noqa: ANN202

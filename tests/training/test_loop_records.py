@@ -552,7 +552,11 @@ def test_a_checkpoint_that_is_not_plain_tensors_is_refused_with_the_file_to_dele
         torch.save({"model": {}, "step": 2, "x": _Planted(marker)}, rd / "checkpoint.pt")
     else:
         (rd / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a whole zip")
-    with pytest.raises(CheckpointError, match=r"delete it to restart this run from step 0") as err:
+    with pytest.raises(CheckpointError) as err:
         train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
-    assert str(rd / "checkpoint.pt") in str(err.value)
+    cause = type(err.value.__cause__).__name__
+    assert cause == {"planted": "UnpicklingError", "truncated": "RuntimeError"}[content]
+    assert str(err.value) == (f"cannot resume from {rd / 'checkpoint.pt'} ({cause}): the file is damaged or was not "
+                              "written by repro; delete it to restart this run from step 0 (nothing else in the run "
+                              "directory is lost)")
     assert not marker.exists() and (rd / "checkpoint.pt").exists()
