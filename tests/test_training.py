@@ -158,8 +158,14 @@ def test_out_of_memory_names_the_setting_to_lower(tmp_path: Path, tiny_glue: Pat
         return real.cross_entropy(logits, labels, *a, **k)
 
     monkeypatch.setattr(loop_mod, "F", SimpleNamespace(cross_entropy=cross_entropy))
-    with pytest.raises(OutOfMemoryError, match="batch_size"):
-        train(_cfg(), tmp_path, data_dir=tiny_glue, progress=False)
+    cfg = _cfg()
+    with pytest.raises(OutOfMemoryError) as err:
+        train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
+    assert str(err.value) == (
+        f"out of GPU memory at batch size 16, max length {cfg.max_length}: lower `--set pretrained.batch_size=...`/"
+        "`scratch.batch_size=...` or `--set max_length=...`; completed work up to the last checkpoint is kept in "
+        f"{run_dir_for(tmp_path, cfg)}")
+    assert isinstance(err.value.__cause__, torch.cuda.OutOfMemoryError)
 
 
 def test_runs_with_the_same_start_store_theta0_once(tmp_path: Path, tiny_glue: Path) -> None:
