@@ -237,9 +237,10 @@ def test_a_diverged_run_records_what_happened_up_to_the_bad_step(tiny_glue: Path
     assert len(m.learning_rate) == len(m.grad_norm) == 3
     assert m.snapshot_steps == [0, 2]  # snapshot_steps(6, 4) = [0, 2, 4, 6], those before step 4
     assert [e.step for e in m.evals] == [0, 3]
-    for text in ("step 4", "sst2", "scratch", "seed 3", f"learning rate {HYPER.learning_rate}",
-                 f"{rd / 'diverged.safetensors'}. ", "Lower the learning rate"):
-        assert text in m.message
+    assert m.message == (
+        f"training loss became nan at step 4 (sst2, scratch, seed 3, learning rate {HYPER.learning_rate}). The "
+        f"parameters at that step are in {rd / 'diverged.safetensors'}. Lower the learning rate (e.g. `--set "
+        "scratch.learning_rate=5e-5`) or the gradient-clipping norm.")
     assert m.wall_seconds >= 0 and m.train_loss[:3] == read_metrics(rd).train_loss[:3]
     bad = load_params(rd / "diverged.safetensors")
     assert bad.keys() <= at3.keys()
@@ -373,6 +374,9 @@ def test_train_by_default_shows_progress_uses_the_given_device_and_tokenization_
     assert run.metrics.status == "complete" and run.metrics.total_steps == 1
     assert "sst2/scratch/seed3" in capsys.readouterr().err
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "tok").glob("*.safetensors")) == ["sst2", "sst2"]
+    keys = [json.loads(p.read_text())["key"] for p in sorted((tmp_path / "tok").glob("*.json"))]
+    assert sorted((k["split"], k["tokenizer_id"], k["max_length"], k["subset_size"]) for k in keys) == sorted(
+        [("train", cfg.model, cfg.max_length, 16), ("validation", cfg.model, cfg.max_length, 8)])
     assert json.loads((run.path / "config.json").read_text())["provenance"]["device"].startswith("cpu")
 
 
