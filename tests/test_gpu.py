@@ -99,6 +99,49 @@ def test_training_with_autocast_is_finite_and_saves_float32(dev: torch.device, t
     assert any(not torch.equal(theta0[k], theta1[k]) for k in theta1)
 
 
+def test_a_resumed_run_restores_the_device_dropout_stream_and_leaves_the_global_one_alone(
+        dev: torch.device, tiny_glue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropout on CUDA draws from the CUDA generator: a checkpoint saves that generator's state and a resume restores
+    it on the run's device (or the resumed steps drop other units than the uninterrupted run); training forks it, so
+    the caller's CUDA random stream is the same after training as before. Checked on the saved and restored states
+    themselves, exactly, rather than on losses (CUDA's atomic adds leave rounding-level run-to-run differences). The
+    CUDA branches of the loop are otherwise reached by no test (tests/mutation-equivalents.tsv, issue 21)."""
+    import dataclasses
+
+    from repro.config import TrainHyper, get_profile
+    from repro.training import run_dir_for, train
+
+    cfg = get_profile("smoke").train_config("sst2", "scratch", 0)
+    cfg = dataclasses.replace(cfg, model="tiny-random", train_size=64, dev_size=32, snapshots=3, checkpoint_every=2,
+                              hyper=TrainHyper(learning_rate=1e-3, epochs=1, batch_size=16))
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.cuda.manual_seed(11)
+        before = torch.cuda.get_rng_state(dev)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path, data_dir=tiny_glue, device=dev, progress=False, _stop_after_step=3)
+    if cuda:
+        assert torch.equal(torch.cuda.get_rng_state(dev), before)  # the caller's CUDA stream untouched
+    ck = torch.load(run_dir_for(tmp_path, cfg) / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert int(ck["step"]) == 2
+    restored: list[tuple[Tensor, object]] = []
+    real = torch.cuda.set_rng_state
+
+    def spy(state: Tensor, device: object = "cuda") -> None:
+        restored.append((state.clone(), device))
+        real(state, device)
+
+    monkeypatch.setattr(torch.cuda, "set_rng_state", spy)
+    run = train(cfg, tmp_path, data_dir=tiny_glue, device=dev, progress=False)
+    assert run.metrics.status == "complete" and run.metrics.total_steps == 4
+    if cuda:
+        assert "cuda_rng" in ck and ck["cuda_rng"].dtype == torch.uint8
+        assert len(restored) == 1 and torch.equal(restored[0][0], ck["cuda_rng"]) and restored[0][1] == dev
+        assert torch.equal(torch.cuda.get_rng_state(dev), before)
+    else:  # the CPU check of this test (scripts/check_gpu_tests_on_cpu.py): no CUDA state is saved or restored
+        assert "cuda_rng" not in ck and restored == []
+
+
 # -- evaluation and grids --------------------------------------------------------------------------------------------
 
 
