@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -71,6 +72,33 @@ def test_a_single_task_plan_has_no_partner_and_no_surface_cost() -> None:
     assert all(a.partner is None and a.cost == analysis_cost(prof, False) for a in analyses)
     assert analysis_cost(prof, False) < analysis_cost(prof, True)
     assert all(a.needs() == (a.run, a.overfit) for a in analyses)
+
+
+def test_without_a_shared_extended_setting_each_setting_has_its_own_extended_runs() -> None:
+    """``extended_setting=None``: the extended (§5.3) run of an analysis is trained in that analysis's own setting."""
+    prof = dataclasses.replace(_profile(tasks=("sst2", "mrpc"), seeds=(1,)), extended_setting=None)
+    assert len({(s.lr_factor, s.epoch_factor) for s in prof.settings}) == len(prof.settings) > 1
+    _, analyses = plan_jobs(prof, "auto")
+    settings = {s.name: s for s in prof.settings}
+    for a in analyses:
+        assert a.overfit == prof.train_config(a.task, a.init, a.seed, settings[a.setting], overfit=True)
+    by_setting = {a.setting: a.overfit.hyper for a in analyses if (a.task, a.init) == ("sst2", "pretrained")}
+    assert len(set(by_setting.values())) == len(prof.settings)
+
+
+def test_analysis_cost_counts_one_step_instruments_and_group_traces_of_at_least_one_probe() -> None:
+    """The issue-19 instruments at their smallest: one Lanczos step per depth group (2 products + 1 trace probe
+    even when no trace samples are asked: the estimator's minimum) and one adaptive-sharpness step (2 gradients)."""
+    from repro.pipeline.jobs import HVP_FORWARDS
+
+    prof = _profile()
+    base = dataclasses.replace(prof, landscape=dataclasses.replace(
+        prof.landscape, group_curvature_iters=0, adaptive_sharpness_steps=0))
+    small = dataclasses.replace(prof, landscape=dataclasses.replace(
+        prof.landscape, group_curvature_iters=1, group_trace_samples=0, adaptive_sharpness_steps=1))
+    n, bs = prof.landscape.hessian_examples, prof.pretrained.batch_size
+    extra = 3 * (1 + 1 + 1) * n * HVP_FORWARDS + 2 * n * 3
+    assert analysis_cost(small) - analysis_cost(base) == pytest.approx(extra / (3.0 * bs), rel=1e-12)
 
 
 # -- execute ------------------------------------------------------------------------------------------------------
@@ -307,3 +335,76 @@ def test_progress_on_a_terminal_draws_a_step_equivalent_bar_with_the_label() -> 
     out = stream.getvalue()
     assert "claims t" in out and "step-eq" in out and "40/40" in out
     assert not CostProgress(1.0, "off", stream=_Tty(), enabled=False).is_tty
+
+
+def test_progress_logs_again_exactly_when_the_interval_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
+    stream = io.StringIO()
+    bar = CostProgress(100.0, "p", stream=stream, jobs=4)
+    bar.advance(10.0)  # logs (the first)
+    clock.t += progress_mod.LOG_EVERY_SECONDS - 1e-3
+    bar.advance(10.0)  # just before the interval: throttled
+    clock.t += 1e-3
+    bar.advance(10.0)  # exactly LOG_EVERY_SECONDS after the last line: logs
+    assert [line.split("%")[0] for line in stream.getvalue().splitlines()[1:]] == ["[p]  10.0", "[p]  30.0"]
+
+
+@pytest.mark.parametrize(("total", "jobs", "by_jobs"), [(0.0, 1, True), (0.0, 2, True), (0.0, 0, False),
+                                                        (0.5, 2, False), (-1.0, 3, True)])
+def test_progress_counts_jobs_only_when_there_is_no_cost_and_there_are_jobs(total: float, jobs: int,
+                                                                            by_jobs: bool) -> None:
+    bar = CostProgress(total, "p", stream=io.StringIO(), jobs=jobs)
+    assert bar.by_jobs is by_jobs
+    assert CostProgress(0.0, "p", stream=io.StringIO()).by_jobs is False  # jobs default to 0: nothing to count
+    assert CostProgress(0.0, "p", stream=io.StringIO()).jobs == 0
+
+
+def test_progress_of_a_fraction_of_a_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work below one step-equivalent is still measured against itself (the floor only avoids dividing by 0)."""
+    clock = _Clock()
+    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
+    stream = io.StringIO()
+    bar = CostProgress(0.5, "f", stream=stream, jobs=2)
+    clock.t += 4
+    bar.advance(0.25)
+    assert bar.total == 0.5
+    assert stream.getvalue().splitlines()[1] == "[f]  50.0% of the work (1/2 jobs), 0:04 elapsed, about 0:04 left"
+
+
+def test_progress_by_jobs_caps_at_100_and_a_zero_first_fraction_has_no_eta(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
+    stream = io.StringIO()
+    bar = CostProgress(10.0, "e", stream=stream, jobs=3)
+    clock.t += 2
+    bar.advance(0.0, "cached")  # 0 % done: no ETA (and no division by zero)
+    assert stream.getvalue().splitlines()[1] == "[e]   0.0% of the work (1/3 jobs), 0:02 elapsed; last: cached"
+    jobs = CostProgress(0.0, "j", stream=io.StringIO(), jobs=1)
+    jobs.advance(0.0)
+    jobs.advance(0.0)  # more jobs reported than planned (a retried job): still 100 %
+    assert jobs.stream.getvalue().splitlines()[-1].startswith("[j] 100.0% of the work (2/1 jobs)")
+
+
+def test_progress_writes_to_stderr_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    bar = CostProgress(10.0, "d", jobs=1)
+    bar.advance(10.0)
+    bar.close()
+    out = capsys.readouterr()
+    assert out.out == "" and "[d] started, 1 jobs" in out.err and "100.0% of the work" in out.err
+
+
+def test_the_terminal_bar_is_fixed_width_throttled_and_labelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    widths = iter([os.terminal_size((77, 24)), os.terminal_size((0, 0))])
+    monkeypatch.setattr(progress_mod.shutil, "get_terminal_size", lambda fallback=None: next(widths))
+    bar = CostProgress(40.0, "t", stream=_Tty(), jobs=2)
+    b = bar._bar
+    assert (b.ncols, b.dynamic_ncols, b.mininterval, b.unit, b.total, b.desc) == (77, False, 1.0, "step-eq", 40, "t")
+    bar.advance(1.0, "trained x")
+    assert b.postfix == "trained x"
+    bar.close()
+    bar.close()  # closing twice is harmless (plan.execute closes in a finally)
+    assert bar._bar is None
+    narrow = CostProgress(4.0, "z", stream=_Tty())
+    assert narrow._bar.ncols == progress_mod.FALLBACK_COLUMNS  # a terminal that reports 0 columns
+    narrow.close()
