@@ -315,10 +315,10 @@ def test_bench_cli_on_device(dev: torch.device, tmp_path: Path, which: str) -> N
 @pytest.mark.slow
 def test_claims_smoke_end_to_end_on_device(dev: torch.device, tmp_path: Path, tiny_glue: Path) -> None:
     from claims.analysis import load_analysis
-    from repro.pipeline.runner import claims_dir
-    from repro.results import load_claims
     from repro.cli import main
     from repro.config import get_profile
+    from repro.pipeline.runner import claims_dir
+    from repro.results import load_claims
 
     code = main(["claims", "--profile", "smoke", "--data-dir", str(tiny_glue), "--out", str(tmp_path),
                  "--device", str(dev), "--no-progress"])

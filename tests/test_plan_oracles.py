@@ -276,6 +276,43 @@ def test_run_plan_resolves_tasks_and_seeds_and_returns_the_timings(monkeypatch: 
     assert seen["collected"][1] == tmp_path and seen["collected"][2] == Outcomes({"r": "x"}, {})
     assert (res.train_seconds, res.analysis_seconds, res.failures) == (1.5, 2.5, Outcomes({"r": "x"}, {}))
     assert res.evidence == () and res.pairs == ()
+    run_plan(get_profile("standard"), str(tmp_path), tasks=["mrpc"], seeds=[2])  # the defaults
+    assert (seen["data_dir"], seen["device"], seen["progress"]) == (None, None, True)
+
+
+def test_a_training_job_trains_its_config_under_out_from_the_given_data(tiny_glue: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_training_job hands train() the job's config, the plan's output folder and its data directory: a missing
+    data directory is the user's error (raised), not a failed run, and the run lands under ``out``."""
+    from repro.errors import DataError
+    from repro.pipeline.jobs import TrainJob
+    from repro.pipeline.plan import run_training_job
+    from repro.training import run_dir_for
+
+    cfg = dataclasses.replace(get_profile("smoke").train_config("sst2", "scratch", 0), model="tiny-random",
+                              train_size=16, dev_size=8, hyper=dataclasses.replace(
+                                  get_profile("smoke").hyper("scratch"), epochs=1, batch_size=16))
+    job = TrainJob(run_key(cfg), cfg, train_cost(cfg))
+    assert run_training_job(job, tmp_path / "out", data_dir=tiny_glue, device="cpu", progress=False) is None
+    assert (run_dir_for(tmp_path / "out", cfg) / "metrics.json").exists()
+    with pytest.raises(DataError):
+        run_training_job(job, tmp_path / "other", data_dir=tmp_path / "no-such-glue", device="cpu", progress=False)
+
+    # the analysis of that run, in a single-task plan: no partner, so analyze_run gets None (no cross-task plane)
+    from repro.pipeline.jobs import AnalysisJob
+    from repro.pipeline.plan import run_analysis_job
+
+    seen: dict[str, Any] = {}
+
+    def fake_analyze(run, partner, profile, setting, out, *, data_dir, device):  # noqa: ANN001, ANN202
+        seen.update(run=run.path, partner=partner, setting=setting, out=out, data_dir=data_dir, device=device)
+
+    monkeypatch.setattr(plan_mod, "analyze_run", fake_analyze)
+    ajob = AnalysisJob("base", "sst2", "scratch", 0, cfg, cfg, None, 1.0)
+    prof = get_profile("smoke")
+    assert run_analysis_job(ajob, prof, tmp_path / "out", {}, data_dir=tiny_glue, device="cpu") is None
+    assert seen == {"run": run_dir_for(tmp_path / "out", cfg), "partner": None, "setting": "base",
+                    "out": tmp_path / "out", "data_dir": tiny_glue, "device": "cpu"}
 
 
 # -- CostProgress -------------------------------------------------------------------------------------------------

@@ -34,11 +34,22 @@ from torch import nn
 
 from repro import provenance
 from repro.config import TrainConfig
-from repro.landscape.evaluate import autocast_context, evaluate, model_inputs
 from repro.errors import CheckpointError, OutOfMemoryError, TrainingDivergedError
-from repro.storage import from_json_dict, link_identical, read_json, to_json_dict, write_json
+from repro.landscape.evaluate import autocast_context, evaluate, model_inputs
+from repro.storage import (
+    from_json_dict,
+    link_identical,
+    read_json,
+    to_json_dict,
+    write_json,
+)
 from repro.training.run import EvalRecord, TrainMetrics, TrainRun, run_dir_for
-from repro.training.snapshots import model_params, save_delta_snapshot, save_params, snapshot_steps
+from repro.training.snapshots import (
+    model_params,
+    save_delta_snapshot,
+    save_params,
+    snapshot_steps,
+)
 
 Batch = dict[str, torch.Tensor]
 
