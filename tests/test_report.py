@@ -4,6 +4,8 @@ every expected figure present with a decodable embedded PNG, hostile strings esc
 from __future__ import annotations
 
 import base64
+import io
+import itertools
 import json
 import re
 import shutil
@@ -89,6 +91,27 @@ def assert_self_contained(doc: Collector) -> None:
                 assert ok, f"<{tag} {name}={value[:60]!r}>"
     style = "".join(doc.text)
     assert "@import" not in style and "url(" not in style
+
+
+@pytest.fixture
+def placeholder_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of the page's text, not its images. Each figure is still drawn from the saved results, but encoded
+    as a distinct 1×1 PNG instead of the smaller of a palette PNG and an SVG (about 90 % of a render's time). The
+    images are tested on real renders: the ``hostile`` report, test_smoke_report_renders_under_a_megabyte,
+    test_committed_smoke_report_is_what_the_code_renders and tests/test_report_figures.py."""
+    from PIL import Image
+
+    from repro.report import figures
+
+    counter = itertools.count()
+
+    def encode(fig: object, dpi: int = 96) -> tuple[bytes, str]:
+        i = next(counter)  # distinct bytes: the report's embed-once deduplication sees distinct images
+        buf = io.BytesIO()
+        Image.new("RGB", (1, 1), (i % 256, i // 256 % 256, 0)).save(buf, format="PNG")
+        return buf.getvalue(), "image/png"
+
+    monkeypatch.setattr(figures, "encode", encode)
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +223,7 @@ def test_missing_surface_still_renders(hostile) -> None:
     assert figure_id("wider_optima", "base", "surface_trajectory", "sst2") in parse(text).ids()
 
 
+@pytest.mark.usefixtures("placeholder_images")
 def test_missing_files_become_notes(tmp_path: Path) -> None:
     root = shutil.copytree(SMOKE, tmp_path / "run")
     for p in (root / "analysis").glob("base-sst2-*.json"):
@@ -210,6 +234,7 @@ def test_missing_files_become_notes(tmp_path: Path) -> None:
     assert_self_contained(parse(text))
 
 
+@pytest.mark.usefixtures("placeholder_images")
 def test_report_reads_saved_results_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Any attempt to train or measure while reporting fails the test."""
     import claims.analysis
@@ -266,6 +291,7 @@ def _first_screen(text: str) -> str:
     return text[start:text.index("</header>", start)]
 
 
+@pytest.mark.usefixtures("placeholder_images")
 def test_first_screen_says_what_was_run_and_what_came_out() -> None:
     from repro.report import render_report
     from repro.results import load_claims
@@ -306,6 +332,7 @@ def test_verdict_cells_quote_the_comparison_that_decided_them() -> None:
     assert "same extended-training runs as setting base" in finding(rep, overfit)
 
 
+@pytest.mark.usefixtures("placeholder_images")
 def test_superseded_run_carries_a_banner(tmp_path: Path) -> None:
     root = shutil.copytree(SMOKE, tmp_path / "run")
     (root / "NOTE.txt").write_text(f"Superseded by reports/cpu: wrong rate {XSS}\n")
@@ -315,6 +342,7 @@ def test_superseded_run_carries_a_banner(tmp_path: Path) -> None:
     assert "Superseded by reports/cpu" in "".join(parse(head).text) and XSS not in text
 
 
+@pytest.mark.usefixtures("placeholder_images")
 def test_old_schema_is_one_line_on_the_page() -> None:
     from repro.report import render_report
 
@@ -331,6 +359,7 @@ def test_rationale_markup_is_rendered_and_why_is_a_list(hostile) -> None:
     assert "hessian_lambda_max_matched_loss:" not in visible  # snake_case ids in reasons became readable names
 
 
+@pytest.mark.usefixtures("placeholder_images")
 def test_empty_statistics_collapse_and_exclusions_are_shown_once() -> None:
     from repro.report import render_report
 
@@ -354,10 +383,16 @@ def test_published_reports_are_small(name: str, limit: int) -> None:
     assert size < limit, f"reports/{name}/report.html is {size} bytes"
 
 
-def test_smoke_report_renders_under_a_megabyte() -> None:
+@pytest.fixture(scope="module")
+def smoke_page() -> str:
+    """The smoke report rendered afresh, real images included, placed where reports/smoke/report.html is."""
     from repro.report import render_report
 
-    assert len(render_report(SMOKE).encode("utf-8")) < 1_000_000
+    return render_report(SMOKE, REPORTS / "smoke" / "claims.json", REPORTS / "smoke" / "report.html")
+
+
+def test_smoke_report_renders_under_a_megabyte(smoke_page: str) -> None:
+    assert len(smoke_page.encode("utf-8")) < 1_000_000
 
 
 def test_index_stamps_a_superseded_report_with_its_note(tmp_path: Path) -> None:
@@ -374,16 +409,14 @@ def test_index_stamps_a_superseded_report_with_its_note(tmp_path: Path) -> None:
     assert XSS not in text and "Superseded by cpu" in "".join(parse(text).text)
 
 
-def test_committed_smoke_report_is_what_the_code_renders() -> None:
+def test_committed_smoke_report_is_what_the_code_renders(smoke_page: str) -> None:
     """reports/smoke/report.html was regenerated with this code from its saved results (README: The report):
     rendering it again gives the same page. Image bytes are compared by count only: they depend on the
     matplotlib version and fonts of the machine, the markup does not."""
-    from repro.report import render_report
 
     def markup(text: str) -> tuple[str, int]:
         return re.subn(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "data:…", text)
 
     out = REPORTS / "smoke" / "report.html"
-    fresh = render_report(SMOKE, REPORTS / "smoke" / "claims.json", out)
-    assert markup(fresh) == markup(out.read_text(encoding="utf-8")), (
+    assert markup(smoke_page) == markup(out.read_text(encoding="utf-8")), (
         "reports/smoke/report.html is stale: regenerate it (README, 'The report')")

@@ -68,6 +68,7 @@ def _run(tmp: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _chromium()  # skip before rendering the report where there is no browser
     tmp = tmp_path_factory.mktemp("browser")
     run = shutil.copytree(SMOKE, tmp / "run")
     return write_report(run, tmp / "report.html")
