@@ -465,14 +465,19 @@ def _signal_at(monkeypatch: pytest.MonkeyPatch, call: int, sig: int = signal.SIG
     monkeypatch.setattr(loop, "F", SimpleNamespace(cross_entropy=cross_entropy))
 
 
-def test_a_signal_mid_run_raises_with_the_saved_step(tiny_glue: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    _signal_at(monkeypatch, 4)
+def _interrupted(tiny_glue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: int, sig: int
+                 ) -> tuple[TrainingInterrupted, Path]:
+    """Train the 6-step config with ``sig`` sent at the ``call``-th loss: the interruption and the run's folder."""
+    _signal_at(monkeypatch, call, sig)
     cfg = _cfg()
     with pytest.raises(TrainingInterrupted) as err:
         train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
-    rd = run_dir_for(tmp_path, cfg)
-    e = err.value
+    return err.value, run_dir_for(tmp_path, cfg)
+
+
+def test_a_signal_mid_run_raises_with_the_saved_step(tiny_glue: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    e, rd = _interrupted(tiny_glue, tmp_path, monkeypatch, 4, signal.SIGTERM)
     assert (e.signum, e.step, e.total, e.run_dir) == (signal.SIGTERM, 4, 6, rd)
     assert str(e) == (f"interrupted by SIGTERM: saved a checkpoint at step 4 of 6 of sst2/scratch/seed 3 in {rd}; "
                       "rerun the same command to resume from it")
@@ -483,12 +488,7 @@ def test_a_signal_in_the_last_step_finishes_the_run_then_says_so(tiny_glue: Path
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The last step needs no checkpoint: the run is finished and saved (θ1, metrics) before the interruption is
     reported, and the report says the run is complete."""
-    _signal_at(monkeypatch, 6, signal.SIGINT)
-    cfg = _cfg()
-    with pytest.raises(TrainingInterrupted) as err:
-        train(cfg, tmp_path, data_dir=tiny_glue, progress=False)
-    rd = run_dir_for(tmp_path, cfg)
-    e = err.value
+    e, rd = _interrupted(tiny_glue, tmp_path, monkeypatch, 6, signal.SIGINT)
     assert (e.signum, e.step, e.total, e.run_dir) == (signal.SIGINT, 6, 6, rd)
     assert str(e) == (f"interrupted by SIGINT after the last step: the run is complete and saved in {rd}; rerun the "
                       "same command to continue")
