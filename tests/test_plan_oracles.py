@@ -205,6 +205,42 @@ def test_a_shard_runs_its_analyses_and_every_run_they_read(recorder, tmp_path: P
     assert _Bar.made[0].total == pytest.approx(sum(j.cost for j in want) + sum(j.cost for j in mine))
 
 
+
+class _FrozenSplit:
+    """A shard plan whose shard ``i`` is every third analysis from ``i``, recording what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, tuple[Any, ...]]] = []
+
+    def jobs_of(self, index: int, jobs: Any) -> tuple[Any, ...]:
+        self.asked.append((index, tuple(jobs)))
+        return tuple(jobs)[index::3]
+
+
+def test_a_shard_of_a_frozen_shard_plan_runs_that_plans_analyses(recorder, tmp_path: Path) -> None:
+    """With a shard plan, shard i is the plan's split (not the round-robin deal), looked up by the shard's index."""
+    prof = _profile(tasks=("sst2", "mrpc", "rte"), seeds=(1,))
+    train, analyses = plan_jobs(prof, describe_source(None))
+    split = _FrozenSplit()
+    rec = recorder()
+    jobs, _, _, _ = execute(prof, tmp_path, shard=(2, 5), shard_plan=split)
+    assert split.asked == [(2, analyses)]
+    assert jobs == analyses[2::3] and jobs != tuple(deal(analyses, 2, 5))
+    assert [key for k, key, _ in rec.calls if k == "analyse"] == [j.key for j in jobs]
+    assert sorted(key for k, key, _ in rec.calls if k == "train") == sorted(
+        j.key for j in needed_training(jobs, train))
+
+
+def test_execute_draws_its_bar_by_default_and_times_each_phase(recorder, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter([100.0, 103.0, 110.0])  # before training, after the training barrier, after the analyses
+    monkeypatch.setattr(plan_mod.time, "perf_counter", lambda: next(ticks))
+    recorder()
+    _, _, t_train, t_an = execute(_profile(tasks=("sst2",), seeds=(1,)), tmp_path)
+    assert (t_train, t_an) == (3.0, 7.0)
+    assert _Bar.made[0].enabled is True
+
+
 class _TwoWorkers:
     """Rank 1 of 2, with rank 0's failures arriving through gather."""
 
