@@ -1,4 +1,5 @@
-"""The paper's five claims as registered, pre-registered checks (one module each).
+"""The paper's five claims as registered checks (one module each; each comparison's ``registered`` says when its
+measure and threshold were registered, relative to the runs whose results had been seen).
 
 Importing this package registers every claim in :data:`CLAIMS`, in the paper's order.
 """

@@ -25,7 +25,14 @@ What is measured, all on fixed seeded subsets (``eval_train_size`` training and 
 * per-layer relative change ‖θ1−θ0‖/‖θ0‖, rollback of the low / middle / high groups to θ0, 1D curves along δ1
   restricted to each group (paper §7, in the paper's units of ‖δ1|group‖), and 1D curves along the same restricted
   direction *filter-normalised* to θ1 (each row rescaled to the norm of the matching row of θ1, 1-D parameters
-  zero), whose width is independent of how far the group moved -- which is what relative change measures.
+  zero), whose width is independent of how far the group moved -- which is what relative change measures;
+* science v3's instruments (issue 36, claims/REGISTRATION_V3.md; analysis version 4): λ_max of the scale-aware
+  Hessian diag(|θ|) H diag(|θ|) at θ1 and at the learned-level point (invariant to rescaling a weight by c and the
+  next by 1/c, which moves plain λ_max at will); widths by bisection (the first crossing of L_ref + 0.1 on each side,
+  found by a ladder and bisection out to ``random_width_radius``, censored where none) along the random and the
+  normalised layer-group directions around θ1 and along the random directions filter-normalised to the learned-level
+  point; the learning rate and ‖θ‖ at each matched point (what biases curvature there); and the cross-task layer
+  swap: θ1 with each depth group replaced by the partner task's fine-tuned θ1′, dev loss and accuracy.
 
 The Hessian operator keeps its first-order graph between products when its examples are one batch (as PyHessian
 does): the same numbers, a product a quarter cheaper on the cpu profile. Evaluation subsets are stratified by label
@@ -34,6 +41,7 @@ does): the same numbers, a product a quarter cheaper on the cpu profile. Evaluat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +56,7 @@ from repro.curvature import (
     EigenResult,
     GroupCurvatureResult,
     HessianOperator,
+    ScaledHessianOperator,
     SharpnessResult,
     TraceResult,
     adaptive_sharpness,
@@ -77,8 +86,12 @@ from repro.landscape import (
     set_params,
 )
 from repro.metrics import (
+    BisectionWidth,
+    LayerSwapResult,
     RollbackResult,
     Straightness,
+    bisection_width,
+    layer_swap_loss,
     relative_change,
     rollback_loss,
     trajectory_straightness,
@@ -87,7 +100,12 @@ from repro.models import DEPTH_GROUPS, load_model, parameter_groups
 from repro.storage import from_json_dict, read_json, write_json
 from repro.training import TrainRun, load_data
 
-ANALYSIS_VERSION = 3  # 3: λ_max at the learned level (matched_learned), issue 27
+# 3: λ_max at the learned level (matched_learned), issue 27. 4: science v3's instruments (issue 36,
+# claims/REGISTRATION_V3.md): scaled λ_max (diag(|θ|) H diag(|θ|)) at θ1 and at the learned level, widths by
+# bisection around θ1 (random and layer-group directions) and around the learned-level point, the learning rate and
+# ‖θ‖ at each matched point, and the cross-task layer swap on the dev subset. Version-3 analyses still load (the new
+# fields default to None) and are judged with the measures they predate excluded.
+ANALYSIS_VERSION = 4
 # Matched-loss curvature levels, as fractions of the chance-level loss ln C. The primary (issue 27, registered
 # 2026-12-04 before any standard run) is the learned precondition's own level, 0.75 ln C: every arm that passes the
 # learned precondition has reached it by θ1 on the same fixed subset, so λ_max there is defined for every pair a
@@ -103,6 +121,10 @@ SHARPNESS_EPSILON = 1e-3
 # is the new evidence; ρ = 0.05 bounds the perturbation by 5% of the weights' own magnitudes in the ℓ2 sense.
 ADAPTIVE_RHO = 0.05
 ADAPTIVE_P = 2.0
+# ε of the widths by bisection: L_ref + 0.1 nats, the same ε as the grid widths and basins (claims.effects.FLAT_EPS,
+# duplicated rather than imported: claims.effects reads analyses, and the analysis must not depend on how they are
+# judged; tests/test_analysis_fields.py checks that the two agree).
+WIDTH_EPS = 0.1
 DENSITY_GRID = 200  # least grid points of the stored SLQ density (more where σ/4 needs them; the report draws it)
 _BISECTION_STEPS = 8
 
@@ -118,6 +140,15 @@ class MatchedCurvature:
     t: float | None = None  # position between them (0 = step_before, 1 = step_after)
     loss: float | None = None  # training loss at the matched point
     hessian: EigenResult | None = None
+    # science v3 (version 4; None before): the quantities that bias a comparison at this point, printed beside it
+    # (REGISTRATION_V3 §5) -- the learning rate at the point, interpolated in the run's per-step schedule, and ‖θ‖
+    learning_rate: float | None = None
+    norm_theta: float | None = None
+    # ... and, at the learned level only, the scale-aware primaries: λ_max of diag(|θ|) H diag(|θ|) (same batches,
+    # tolerance and iteration budget as ``hessian``) and the widths by bisection along the filter-normalised random
+    # directions (filter-normalised to this point, centred at it, level = ``loss`` + WIDTH_EPS)
+    scaled_hessian: EigenResult | None = None
+    random_widths: tuple[BisectionWidth, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +191,13 @@ class RunAnalysis:
     density: DensityResult | None = None  # SLQ eigenvalue density of the training-loss Hessian
     group_curvature: GroupCurvatureResult | None = None  # λ_max and trace of each depth group's Hessian block
     adaptive_sharpness: AdaptiveSharpnessResult | None = None
+    # science v3's instruments (version 4; None in older analyses, and layer_swap_dev without a partner run)
+    scaled_hessian: EigenResult | None = None  # λ_max of diag(|θ1|) H diag(|θ1|), the Hessian batches of ``hessian``
+    # widths by bisection around θ1 (level L(θ1) + WIDTH_EPS on the fixed training subset, out to random_width_radius)
+    random_widths_bisection: tuple[BisectionWidth, ...] | None = None  # the directions of ``random_curves``
+    layer_widths_bisection: dict[str, BisectionWidth] | None = None  # those of ``layer_curves_normalized``
+    # θ1 with each depth group replaced by the partner task's θ1′ (same init, seed, setting): dev loss and accuracy
+    layer_swap_dev: dict[str, LayerSwapResult] | None = None
 
 
 def analysis_path(out: Path, run_dir: Path, setting: str) -> Path:
@@ -231,7 +269,8 @@ def analyze_run(
     curve = compute_curve(model, theta0, d1, alphas, sets, **grid_kw("curve"))
 
     # 2D surface around θ1 in the paper's δ1 / δ2 plane, and the projected trajectory
-    surface = projection = None
+    surface = projection = swap = None
+    depth = {g: groups[g] for g in DEPTH_GROUPS if groups.get(g)}
     traj = run.trajectory()
     steps = [s for s, _ in traj]
     snaps = [vec(p) for _, p in traj]
@@ -242,28 +281,38 @@ def analyze_run(
         grid = np.linspace(-ls.surface_radius, ls.surface_radius, ls.surface_points)
         surface = compute_surface(model, theta1, d1, d2, grid, grid, sets, **grid_kw("surface"))
         projection = project_onto_plane(snaps, theta1, d1.vector, d2.vector, steps=steps)
+        # §7 layer swap (REGISTRATION_V3 §6): each depth group of the encoder from the partner task's θ1′, on this
+        # task's dev subset (the head is this task's own: the label counts may differ)
+        swap = {g: layer_swap_loss(model, theta1, theta1p, n, dev_b, group=g) for g, n in depth.items()}
         del theta1p
     straight = trajectory_straightness(snaps) if len(snaps) >= 2 else None
     traj_loss = []
     for p in snaps:
         set_params(model, p)
         traj_loss.append(float(evaluate(model, train_b).loss))
+    rates = run.metrics.learning_rate
     matched = _matched_curvature(model, snaps, steps, traj_loss, train_b, hess_b,
-                                 MATCHED_LOSS_FRACTION * float(np.log(task.num_labels)), ls, cfg.seed)
+                                 MATCHED_LOSS_FRACTION * float(np.log(task.num_labels)), ls, cfg.seed,
+                                 learning_rates=rates)
     matched_learned = _matched_curvature(model, snaps, steps, traj_loss, train_b, hess_b,
-                                         MATCHED_LEARNED_FRACTION * float(np.log(task.num_labels)), ls, cfg.seed)
+                                         MATCHED_LEARNED_FRACTION * float(np.log(task.num_labels)), ls, cfg.seed,
+                                         learning_rates=rates, scale_aware=True)
     del snaps
 
     # filter-normalised random directions around θ1 (scale-aware width)
     r_alphas = np.linspace(-ls.random_width_radius, ls.random_width_radius, ls.random_width_points)
     train_only = {"train": train_b}  # widths and their plots read the training loss only: no dev pass per point
-    random_curves = []
+    # ... and the widths by bisection along the same directions (REGISTRATION_V3 §2), from L(θ1) on the same subset
+    set_params(model, theta1)
+    width_level = float(evaluate(model, train_b).loss) + WIDTH_EPS
+    random_curves: list[CurveResult] = []
+    random_widths: list[BisectionWidth] = []
     for k in range(ls.random_directions):
-        rd = filter_normalized_direction(theta1, seed=10_000 * cfg.seed + k)
+        rd = filter_normalized_direction(theta1, seed=_random_seed(cfg.seed, k))
         random_curves.append(compute_curve(model, theta1, rd, r_alphas, train_only, **grid_kw(f"random{k}")))
+        random_widths.extend(_bisection_widths(model, theta1, [rd.vector], train_b, width_level, ls))
 
     # layer groups (§7): relative change, rollback, curves along δ1 restricted to each group
-    depth = {g: groups[g] for g in DEPTH_GROUPS if groups.get(g)}
     rc_groups = {g: n for g, n in groups.items() if g.startswith("layer.") or g in depth or g == "embeddings"}
     rel = relative_change(theta0, theta1, rc_groups)
     rb_train = {g: rollback_loss(model, theta0, theta1, n, train_b, group=g) for g, n in depth.items()}
@@ -279,11 +328,18 @@ def analyze_run(
                          train_only, param_group=g, **grid_kw(f"layer-norm-{g}"))
         for g, n in depth.items()
     }
+    layer_widths = {  # the same filter-normalised restrictions, widths by bisection out to the same radius
+        g: _bisection_widths(model, theta1, [_filter_normalized_restriction(d1, n, theta1, g).vector], train_b,
+                             width_level, ls)[0]
+        for g, n in depth.items()
+    }
 
     # curvature at θ1
     set_params(model, theta1)
     op = HessianOperator(model, hess_b, reuse_graph=len(hess_b) == 1)
     eig = lanczos(op, ls.hessian_top_k, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter, seed=cfg.seed).without_vectors()
+    scaled = lanczos(ScaledHessianOperator(op), 1, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter,
+                     seed=cfg.seed).without_vectors()
     tr = hutchinson_trace(op, ls.trace_samples, seed=cfg.seed)
     density = None
     if ls.density_probes > 0 and ls.density_steps > 0:
@@ -320,6 +376,8 @@ def analyze_run(
         trajectory_steps=tuple(int(x) for x in steps), trajectory_train_loss=tuple(traj_loss),
         straightness_full=straight, matched=matched, dev_majority_rate=majority, num_dev=len(dev_split),
         matched_learned=matched_learned, density=density, group_curvature=groups_curv, adaptive_sharpness=adaptive,
+        scaled_hessian=scaled, random_widths_bisection=tuple(random_widths), layer_widths_bisection=layer_widths,
+        layer_swap_dev=swap,
     )
     write_json(path, result)
     return result
@@ -332,8 +390,51 @@ def _filter_normalized_restriction(d1, names, theta1: ParamVector, group: str): 
                                       note="δ1 restricted to the group, filter-normalised to θ1"))
 
 
-def _matched_curvature(model, snaps, steps, losses, train_b, hess_b, level: float, ls, seed: int):  # noqa: ANN001, ANN202
-    """λ_max where the trajectory first reaches training loss ``level`` (see the module docstring)."""
+def _random_seed(seed: int, k: int) -> int:
+    """The seed of the k-th filter-normalised random direction of a run of seed ``seed`` (around θ1 and around the
+    learned-level point alike: the same Gaussian draw, filter-normalised to each point)."""
+    return 10_000 * seed + k
+
+
+def _bisection_widths(model: torch.nn.Module, centre: ParamVector, directions: Sequence[ParamVector],
+                      batches: Sequence[dict[str, torch.Tensor]], level: float, ls) -> tuple[BisectionWidth, ...]:  # noqa: ANN001
+    """The width by bisection (:func:`repro.metrics.bisection_width`) of {L < level} around ``centre`` along each
+    direction, out to the profile's ``random_width_radius`` with its ladder and bisection steps; each loss is the
+    example-weighted mean over ``batches`` at centre + t·d, written from the centre (:func:`set_params`, no drift).
+    The model is left at the centre."""
+
+    def width(d: ParamVector) -> BisectionWidth:
+        def loss_at(t: float) -> float:
+            set_params(model, centre, [(t, d)])
+            return float(evaluate(model, batches).loss)
+
+        return bisection_width(loss_at, level=level, radius=ls.random_width_radius, ladder=ls.width_ladder,
+                               steps=ls.width_bisection_steps)
+
+    try:
+        return tuple(width(d) for d in directions)
+    finally:
+        set_params(model, centre)
+
+
+def _learning_rate_at(rates: Sequence[float] | None, step: float) -> float | None:
+    """The learning rate at the point reached after ``step`` optimizer steps (fractional between two snapshots):
+    ``rates[i]`` is the rate of update i + 1, the one taken *from* the parameters after i steps, so the rate at step
+    x is ``rates`` linearly interpolated at index x (clamped to the last rate at θ1, from which no update is taken).
+    None where the run recorded no rates. Why: the instantaneous step size biases curvature at a matched loss (edge of
+    stability: λ_max settles near 2/η), so it is printed beside it (REGISTRATION_V3 §5)."""
+    if not rates:
+        return None
+    return float(np.interp(float(step), np.arange(len(rates), dtype=np.float64), np.asarray(rates, np.float64)))
+
+
+def _matched_curvature(model, snaps, steps, losses, train_b, hess_b, level: float, ls, seed: int, *,  # noqa: ANN001, ANN202
+                       learning_rates: Sequence[float] | None = None, scale_aware: bool = False):
+    """λ_max where the trajectory first reaches training loss ``level`` (see the module docstring), with the
+    learning rate (from ``learning_rates``, the run's per-step schedule) and ‖θ‖ there; ``scale_aware`` adds science
+    v3's primaries at the point: scaled λ_max on the same Hessian operator and the widths by bisection along the
+    profile's random directions filter-normalised to the point (the learned level's point only: they cost as much as
+    the rest of the point together)."""
     hit = next((i for i, v in enumerate(losses) if v <= level), None)
     if hit is None:
         return MatchedCurvature(level, False)
@@ -357,4 +458,15 @@ def _matched_curvature(model, snaps, steps, losses, train_b, hess_b, level: floa
     set_params(model, point)
     op = HessianOperator(model, hess_b, reuse_graph=len(hess_b) == 1)
     eig = lanczos(op, 1, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter, seed=seed).without_vectors()
-    return MatchedCurvature(level, True, int(before), int(steps[hit]), float(t), float(loss), eig)
+    after = int(steps[hit])
+    lr = _learning_rate_at(learning_rates, before + t * (after - before))
+    scaled = widths = None
+    if scale_aware:
+        scaled = lanczos(ScaledHessianOperator(op), 1, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter,
+                         seed=seed).without_vectors()
+        del op
+        dirs = [filter_normalized_direction(point, seed=_random_seed(seed, k)).vector
+                for k in range(ls.random_directions)]
+        widths = _bisection_widths(model, point, dirs, train_b, float(loss) + WIDTH_EPS, ls)
+    return MatchedCurvature(level, True, int(before), after, float(t), float(loss), eig, learning_rate=lr,
+                            norm_theta=point.norm(), scaled_hessian=scaled, random_widths=widths)

@@ -1,12 +1,13 @@
-"""The claim abstraction: declared comparisons with thresholds fixed up front, paired statistics, and verdicts.
+"""The claim abstraction: declared comparisons with registered thresholds, paired statistics, and verdicts.
 
 A claim is a registered object with the paper's section and statement and a list of :class:`Comparison` s. Each
 comparison extracts one number per (task, seed) pair of runs -- an *effect*, oriented so that a positive value
 agrees with the paper -- and states the minimum effect that counts as "the paper's claim holds" (``min_effect``),
-justified from the paper's wording in the claim module. Thresholds are module constants; each comparison's
-``registered`` field says when its measure and threshold were fixed relative to the verdict runs whose results had
-been seen (most with the first claims code, before any run; some after the first cpu run, in 3b532e2; issue 27's
-after the second cpu run and before any standard run).
+the project's registered choice (the paper gives no thresholds; the claim module says how it reads the paper's
+words). Thresholds are module constants; each comparison's ``registered`` field says when its measure and threshold
+were registered relative to the runs whose results had been seen (REGISTERED_FIRST before any verdict run;
+REGISTERED_ISSUE9 after the first cpu run; REGISTERED_ISSUE27 after the second, before any standard run;
+REGISTERED_V3, claims/REGISTRATION_V3.md, before any run under its rules).
 
 Statistics (why Student's t): a profile has 3 seeds per task, so an interval of the mean effect rests on n = 3
 paired values (6 when two tasks are pooled). The percentile bootstrap undercovers badly at that n (simulated
@@ -23,7 +24,15 @@ Verdict rule for one comparison *within one task* (pairs = seeds):
 
 * ``reproduced``     -- the interval lies above 0 and the mean effect reaches ``min_effect``;
 * ``not_reproduced`` -- the interval lies below ``min_effect``: an effect of the claimed size is excluded;
-* ``inconclusive``   -- anything else, including fewer than 2 valid pairs (too few to say anything).
+* ``inconclusive``   -- anything else, including fewer than 2 valid pairs (too few to say anything);
+* ``undecidable``    -- every effect the same number, a spread below the effect's registered resolution, or fewer
+  than 2 pairs left once saturated pairs (both arms at the measure's bound) are set aside (science v3, §4).
+
+Censored effects (science v3, claims/REGISTRATION_V3.md §1): a pair whose width or area was censored carries an
+interval [lo, hi] for its effect with one infinite end; "reproduced" is then judged on every pair's lo and "not
+reproduced" on every pair's hi (:func:`summarize`), and an infinite end makes its direction unreachable. The mean
+used for "reproduced" is never above the mean of the true effects, the one for "not reproduced" never below it;
+the interval's spread is the spread of those ends, not of the true effects.
 
 How tasks combine (:func:`combine_tasks`): the paper makes each claim for every task it studies, and tasks differ
 in more than seed noise (size, label count, difficulty), so tasks are not pooled into one sample. A comparison is
@@ -106,6 +115,18 @@ class Comparison:
     # when the measure and its threshold were fixed, relative to the verdict runs whose results had been seen
     # (commit, date, what had been seen); see claims.base.REGISTERED_*
     registered: str = ""
+    # Science v3 (claims/REGISTRATION_V3.md §4): ``saturated(pair)`` is True when both arms sit at the measure's
+    # bound (the pair cannot tell them apart; set aside); ``resolution(pair)`` is the effect's measurement quantum
+    # for that pair (a task whose spread is below its largest quantum is undecidable)
+    saturated: Callable[[Pair], bool] | None = field(default=None, repr=False, compare=False)
+    resolution: Callable[[Pair], float] | None = field(default=None, repr=False, compare=False)
+    # which bias of the measure this comparison controls and which it leaves (REGISTRATION_V3.md §5)
+    controls: str = ""
+    # A comparison *across runs* instead of within pairs (REGISTRATION_V3.md §6, §6.1's flatness-generalisation
+    # association): ``across_runs(arm_evidence) -> (x, y)`` for every learned run of ``arms`` in a task; the
+    # task's statistic is Spearman's ρ(x, y) with a Fisher-z interval (claims.evaluate.evaluate_across_runs), and
+    # ``effect`` is not used.
+    across_runs: Callable[[Any], tuple[float, float]] | None = field(default=None, repr=False, compare=False)
 
 
 def t_interval(x: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -135,21 +156,94 @@ def decide(mean: float, ci_low: float, ci_high: float, min_effect: float) -> str
     return INCONCLUSIVE
 
 
-def summarize(effects: Sequence[float], min_effect: float, bounds: int = 0) -> Stat:
-    """Mean, sd, Student-t 95% interval and verdict of the finite values in ``effects`` (``bounds`` of which are
-    censored bounds, see claims.effects.Bound; recorded, they enter like any value)."""
+def _direction(values: Sequence[float], infinite: float) -> tuple[tuple[int, float, float, float], int]:
+    """((n, mean, ci_low, ci_high), blocked) of one direction's ends; ``blocked`` counts the infinite ones."""
+    blocked = sum(v == infinite for v in values)
+    finite = [v for v in values if math.isfinite(v)]
+    nan = float("nan")
+    if blocked or len(finite) < 2:
+        return (len(finite), float(np.mean(finite)) if finite else nan, nan, nan), blocked
+    lo, hi = t_interval(finite)
+    return (len(finite), float(np.mean(finite)), lo, hi), blocked
+
+
+def summarize(effects: Sequence[float], min_effect: float, bounds: int = 0, *,
+              lows: Sequence[float] | None = None, highs: Sequence[float] | None = None,
+              quantum: float = 0.0, saturated: int = 0) -> Stat:
+    """Mean, sd, Student-t 95% interval and verdict of the finite values in ``effects``.
+
+    Science v3 (claims/REGISTRATION_V3.md §1, §4): ``lows``/``highs`` are each pair's interval ends (a censored
+    bound has one infinite end, claims.effects.Bound; default: the effects themselves). "Reproduced" is judged on
+    the lows (their interval above 0 and mean ≥ ``min_effect``), "not reproduced" on the highs (their interval
+    below ``min_effect``); an infinite end blocks its direction. The main mean and interval describe the effects
+    as entered (a bound at its finite end). Undecidable: every effect the same number, a spread below ``quantum``
+    (the effect's measurement resolution), or fewer than 2 pairs left after ``saturated`` pairs were set aside."""
     e = [float(v) for v in effects if math.isfinite(v)]
+    lows = list(e) if lows is None else [float(v) for v in lows]
+    highs = list(e) if highs is None else [float(v) for v in highs]
+    lower, blocked_lower = _direction(lows, -math.inf)
+    upper, blocked_upper = _direction(highs, math.inf)
+    extra = {"lower": lower, "upper": upper, "blocked_lower": blocked_lower, "blocked_upper": blocked_upper,
+             "bounds": bounds}
     pos = sum(v > 0 for v in e)
+    nan = float("nan")
     if len(e) < 2:
-        m = float(np.mean(e)) if e else float("nan")
-        return Stat(len(e), m, float("nan"), float("nan"), float("nan"), pos, INCONCLUSIVE, tuple(e), bounds=bounds)
+        m = float(np.mean(e)) if e else nan
+        if saturated:
+            return Stat(len(e), m, nan, nan, nan, pos, UNDECIDABLE, tuple(e), **extra,
+                        note=f"saturated: {saturated} pair(s) had both arms at the measure's bound, {len(e)} left")
+        return Stat(len(e), m, nan, nan, nan, pos, INCONCLUSIVE, tuple(e), **extra)
     mean = float(np.mean(e))
     if all(v == e[0] for v in e):
-        return Stat(len(e), mean, 0.0, float("nan"), float("nan"), pos, UNDECIDABLE, tuple(e), bounds=bounds,
+        return Stat(len(e), mean, 0.0, nan, nan, pos, UNDECIDABLE, tuple(e), **extra,
                     note=f"constant: every pair's effect is {e[0]:.6g} (zero variance; no interval)")
+    sd = float(np.std(e, ddof=1))
     lo, hi = t_interval(e)
-    return Stat(len(e), mean, float(np.std(e, ddof=1)), lo, hi, pos, decide(mean, lo, hi, min_effect), tuple(e),
-                bounds=bounds)
+    if sd < quantum:
+        return Stat(len(e), mean, sd, lo, hi, pos, UNDECIDABLE, tuple(e), **extra,
+                    note=f"spread {sd:.3g} below the measurement resolution {quantum:.3g}: the interval would come "
+                         "from rounding, not from the seeds")
+    reproduced = not blocked_lower and lower[0] >= 2 and lower[2] > 0 and lower[1] >= min_effect
+    refuted = not blocked_upper and upper[0] >= 2 and upper[3] < min_effect
+    verdict = REPRODUCED if reproduced and not refuted else NOT_REPRODUCED if refuted and not reproduced \
+        else INCONCLUSIVE
+    notes = []
+    if blocked_lower:
+        notes.append(f"{blocked_lower} pair(s) bounded only from above: reproduced unreachable")
+    if blocked_upper:
+        notes.append(f"{blocked_upper} pair(s) bounded only from below: not reproduced unreachable")
+    if reproduced and refuted:
+        notes.append("both directions reached on different ends: inconclusive")
+    return Stat(len(e), mean, sd, lo, hi, pos, verdict, tuple(e), **extra, note="; ".join(notes))
+
+
+# Spearman ρ's standard error in Fisher's z, 1.06/√(n − 3) (Fieller, Hartley & Pearson 1957); fewer runs than
+# MIN_RUNS_FOR_RANK leave no interval.
+SPEARMAN_Z_SE = 1.06
+MIN_RUNS_FOR_RANK = 5
+
+
+def summarize_rank(x: Sequence[float], y: Sequence[float], min_effect: float) -> Stat:
+    """Spearman ρ of ``x`` and ``y`` with its Fisher-z 95% interval and the verdict rule of :func:`decide` on it
+    (reproduced: interval above 0 and ρ ≥ ``min_effect``; not reproduced: interval below it). Undecidable when
+    either variable is constant (ρ undefined). The interval's centre is capped at the largest |ρ| short of 1."""
+    n = len(x)
+    nan = float("nan")
+    if n < MIN_RUNS_FOR_RANK:
+        return Stat(n, nan, nan, nan, nan, 0, INCONCLUSIVE, (), note=f"{n} runs: a rank interval needs "
+                    f"≥ {MIN_RUNS_FOR_RANK}")
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return Stat(n, nan, nan, nan, nan, 0, UNDECIDABLE, (), note="a variable is constant over the runs: ρ undefined")
+    rho = float(stats.spearmanr(x, y).statistic)
+    # ρ = ±1 has an infinite z: it is read at the nearest value the ranks can take (one adjacent swap, Σd² = 2),
+    # so that a perfect ordering of few runs gets the interval of an almost perfect one, not certainty
+    cap = 1 - 12 / (n * (n * n - 1))
+    z = math.atanh(max(-cap, min(cap, rho)))
+    half = stats.norm.ppf(0.5 + CONFIDENCE / 2) * SPEARMAN_Z_SE / math.sqrt(n - 3)
+    lo, hi = math.tanh(z - half), math.tanh(z + half)
+    verdict = decide(rho, lo, hi, min_effect)
+    return Stat(n, rho, nan, lo, hi, int(rho > 0), verdict, (rho,), lower=(n, rho, lo, hi), upper=(n, rho, lo, hi),
+                note=f"Spearman ρ over {n} runs, Fisher-z interval")
 
 
 def combine(verdicts: Sequence[str]) -> str:
@@ -208,6 +302,8 @@ REGISTERED_FIRST = "1a2c654, 2026-11-26: before any verdict run"
 REGISTERED_ISSUE9 = "3b532e2, 2026-11-27: after the first cpu run's results were seen, before the second cpu run"
 REGISTERED_ISSUE27 = "issue 27, 2026-12-04: after the second cpu run's results were seen, before any standard run"
 REGISTERED_ISSUE19 = "issue 19, 2026-12-04: a new secondary measure, before any run measured it"
+REGISTERED_V3 = ("science v3, issue 36, 2026-12-07 (claims/REGISTRATION_V3.md, 6518971): after the cpu runs' "
+                 "results were seen, before any run under these rules")
 
 CLAIMS: Registry[Claim] = Registry("claim")
 

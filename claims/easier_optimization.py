@@ -1,7 +1,7 @@
 """Claim 2 (§5.2): pretraining eases optimization -- training converges faster, to a lower training loss,
 along a more direct path.
 
-Thresholds (when each was fixed: the comparison's ``registered`` field):
+Thresholds, each the project's registered choice (when: the comparison's ``registered`` field):
 
 * "faster": at least 25% fewer optimizer steps to reach the precondition's learning level 0.75 ln C (log ratio
   ≥ log 1.25), a level both arms are required to reach.
@@ -18,11 +18,14 @@ Thresholds (when each was fixed: the comparison's ``registered`` field):
 * ``curve_monotonicity`` (secondary) is saturated: the loss along θ0 → θ1 was exactly monotone in 22 of 24 arms
   of the first cpu run, so it rarely separates the arms; it is reported, not relied on.
 
-Convergence precondition (issue 27, registered before any standard run): "lower" and "more direct" are about
-where training ends up, so both arms must have *converged*: continuing along θ0 → θ1 past θ1 must not lower the
-training loss by more than 0.05 nats (claims.preconditions.both_converged). Otherwise the comparison is between
-stages of training: in the 2026-11-27 cpu run the pretrained arm, at BERT's fine-tuning rate, was update-limited
-(its loss still fell past θ1 in 12/12 arms; ‖δ1‖ 1.5-1.7 against 4.6-6.0 for scratch). "Faster" (steps to the
+Convergence precondition (issue 27; its rule replaced by science v3's, claims/REGISTRATION_V3.md §3): "lower" and
+"more direct" are about where training ends up, so both arms must have *converged*: more training at the arm's own
+recipe -- its extended run at the same rate, else the plateau of its last two epochs -- must not lower its training
+loss by more than 0.05 nats (claims.preconditions.both_converged). Otherwise the comparison is between stages of
+training: in the 2026-11-27 cpu run the pretrained arm, at BERT's fine-tuning rate, was update-limited (its extended
+runs at the same rate fell from 0.29-0.47 to 0.01-0.12; ‖δ1‖ 1.5-1.7 against 4.6-6.0 for scratch).
+Undecidable (v3 §4): the straightness measures are at most 1, and a pair with both arms at 1 is set aside as
+saturated; steps-to-level is an integer count, so a spread below one step's log ratio is rounding. "Faster" (steps to the
 loss level) needs no such precondition: it asks how soon a level is reached, not where training stops.
 
 The scratch arm trains at a larger learning rate (as in the paper), which favours it on speed: a confound that
@@ -39,7 +42,7 @@ from claims.base import (
     LEARNED_FRACTION_OF_CHANCE,
     REGISTERED_FIRST,
     REGISTERED_ISSUE9,
-    REGISTERED_ISSUE27,
+    REGISTERED_V3,
     Claim,
     Comparison,
     register,
@@ -68,19 +71,20 @@ CLAIM = register(Claim(
                    "(fewer for pretrained)",
                    lambda p: fx.log_ratio(_steps(p.scratch), _steps(p.pretrained)),
                    MIN_LOG_RATIO, "log ratio scratch/pretrained", values=fx.per_arm(_steps),
-                   registered=REGISTERED_FIRST),
+                   resolution=fx.steps_quantum(LEARNED_FRACTION_OF_CHANCE),
+                   registered=REGISTERED_FIRST + "; resolution " + REGISTERED_V3),
         Comparison("final_train_loss", "training loss at θ1, eval mode, fixed subset (lower for pretrained; both "
                    "arms converged)",
                    lambda p: fx.final_loss(p.scratch) - fx.final_loss(p.pretrained),
                    MIN_LOSS_GAP, "difference scratch − pretrained (nats)", values=fx.per_arm(fx.final_loss),
                    requires=_CONVERGED,
-                   registered=REGISTERED_ISSUE9 + "; convergence precondition " + REGISTERED_ISSUE27),
+                   registered=REGISTERED_ISSUE9 + "; convergence precondition " + REGISTERED_V3),
         Comparison("trajectory_straightness", "displacement / path length of the trajectory over the snapshots in "
                    "full parameter space (larger for pretrained; both arms converged)",
                    lambda p: fx.full_straightness(p.pretrained) - fx.full_straightness(p.scratch),
                    MIN_STRAIGHTNESS_GAIN, "difference", values=fx.per_arm(fx.full_straightness),
-                   requires=_CONVERGED,
-                   registered=REGISTERED_ISSUE9 + "; convergence precondition " + REGISTERED_ISSUE27),
+                   requires=_CONVERGED, saturated=fx.saturated_at(fx.full_straightness, 1.0),
+                   registered=REGISTERED_ISSUE9 + "; convergence precondition " + REGISTERED_V3),
         Comparison("train_loss_auc", "mean per-step training loss over the run (lower for pretrained)",
                    lambda p: fx.train_loss_auc(p.scratch) - fx.train_loss_auc(p.pretrained),
                    MIN_LOSS_GAP, "difference scratch − pretrained (nats)", primary=False,
@@ -89,11 +93,11 @@ CLAIM = register(Claim(
                    "the δ1/δ2 plane, as the paper draws it (≈ 1 for both arms: bends are off-plane)",
                    lambda p: fx.path_straightness(p.pretrained) - fx.path_straightness(p.scratch),
                    MIN_STRAIGHTNESS_GAIN, "difference", primary=False, values=fx.per_arm(fx.path_straightness),
-                   registered=REGISTERED_ISSUE9),
+                   saturated=fx.saturated_at(fx.path_straightness, 1.0), registered=REGISTERED_ISSUE9),
         Comparison("curve_monotonicity", "total-variation ratio of the training loss along θ0 → θ1 (1 = monotone; "
                    "larger for pretrained; saturated at 1 in most runs)",
                    lambda p: fx.curve_monotonicity(p.pretrained) - fx.curve_monotonicity(p.scratch),
                    MIN_MONOTONICITY_GAIN, "difference", primary=False, values=fx.per_arm(fx.curve_monotonicity),
-                   registered=REGISTERED_FIRST),
+                   saturated=fx.saturated_at(fx.curve_monotonicity, 1.0), registered=REGISTERED_FIRST),
     ),
 ))

@@ -4,16 +4,15 @@ A helper raises ``ValueError`` with the reason when its number is not a valid me
 not converge, a trace whose standard error is too large to resolve the claim's threshold -- and the pair is then
 excluded from the comparison with that reason (:func:`claims.evaluate.evaluate_comparison`).
 
-Censored widths and areas are *bounds*, not failures (issue 27, registered before the standard profile's first
-run). A flat region that reaches the edge of the grid is at least as wide as the grid shows: its width is a lower
-bound. Excluding such pairs hid contrary evidence (in the 2026-11-27 cpu run the scratch arm's random-direction width
-was censored in 12/12 pairs, and the log ratio pretrained/scratch was already at most −0.48 to −1.15 in each, i.e.
-against the paper). So a log ratio of two widths uses the bound where one side is censored
-(:func:`bounded_log_ratio`): a censored numerator makes the ratio a lower bound, a censored denominator an upper
-bound. A pair counts, with the bound as its value (:class:`Bound`), when the bound already decides the sign of the
-effect (a lower bound above 0, an upper bound below 0); it is excluded, with the reason, when the bound cannot
-decide the sign or when both sides are censored. Using the bound moves that pair's effect towards 0, so it can only
-make a verdict in the bound's direction harder to reach, never easier.
+Censored widths and areas are *bounds*, not failures (issue 27; the rule for judging them is science v3's, issue 36,
+claims/REGISTRATION_V3.md §1). A flat region that reaches the edge of the searched radius is at least as wide as the
+radius: its width is a lower bound. So a log ratio of two widths with one side censored is an *interval* for the
+true effect (:func:`bounded_log_ratio`): a censored numerator gives [r, +inf), a censored denominator (-inf, r]
+(:class:`Bound`, a float carrying ``lo`` and ``hi``). Whatever the bound's sign, the pair counts: the verdict rule
+(:func:`claims.base.summarize`) judges "reproduced" on every pair's lower end and "not reproduced" on every pair's
+upper end, and an infinite end makes that direction unreachable in the pair's task -- the pair is not dropped,
+since a pair is censored *because* of which way its effect goes, and dropping it would bias the other pairs'
+verdict. Both sides censored gives (-inf, +inf): no direction at all, so the pair is excluded with the reason.
 """
 
 from __future__ import annotations
@@ -43,8 +42,10 @@ MIN_LAYERS_FOR_DEPTH_CORRELATION = 5  # fewer layers give a Spearman ρ with onl
 
 class Bound(float):
     """An effect that is a censored *bound* on the true effect, not a measurement: ``side`` is "lower" (the true
-    effect is at least this) or "upper" (at most this). A float, so the statistics use it as the pair's value;
-    :func:`claims.evaluate.evaluate_comparison` records the side in the per-pair row."""
+    effect is at least this: the interval [value, +inf)) or "upper" (at most this: (-inf, value]). A float, so the
+    descriptive statistics can show it at its finite end; the verdict reads ``lo`` and ``hi``
+    (:func:`claims.base.summarize`), and :func:`claims.evaluate.evaluate_comparison` records the side in the
+    per-pair row."""
 
     side: str
 
@@ -55,6 +56,22 @@ class Bound(float):
         obj.side = side
         return obj
 
+    @property
+    def lo(self) -> float:
+        return float(self) if self.side == "lower" else -math.inf
+
+    @property
+    def hi(self) -> float:
+        return float(self) if self.side == "upper" else math.inf
+
+
+def effect_interval(value: float) -> tuple[float, float]:
+    """[lo, hi] of an effect: a :class:`Bound`'s interval, or [v, v] for a measured effect."""
+    if isinstance(value, Bound):
+        return value.lo, value.hi
+    v = float(value)
+    return v, v
+
 
 class Measured(NamedTuple):
     """A width or area and whether it is censored (then ``value`` is a lower bound on the true one)."""
@@ -64,25 +81,20 @@ class Measured(NamedTuple):
 
 
 def bounded_log_ratio(num: Measured, den: Measured, what: str = "") -> float:
-    """log(num / den), or a :class:`Bound` of it when one side is censored and the bound decides the sign; raises
-    ValueError (the pair is excluded) when both are censored or the bound does not decide the sign."""
+    """log(num / den), or a :class:`Bound` of it when one side is censored (whatever its sign: the verdict judges
+    each direction on the end that is unfavourable to it); raises ValueError (the pair is excluded) when both
+    sides are censored, which leaves no direction."""
     label = f"{what}: " if what else ""
     if num.censored and den.censored:
-        raise ValueError(f"{label}both sides censored by the grid edge (≥ {num.value:.3g} and ≥ {den.value:.3g}): "
+        raise ValueError(f"{label}both sides censored at the searched radius (≥ {num.value:.3g} and ≥ {den.value:.3g}): "
                          "the ratio is undetermined")
     r = log_ratio(num.value, den.value)
     if not math.isfinite(r):
         raise ValueError(f"{label}log ratio undefined ({num.value:.3g} / {den.value:.3g})")
     if num.censored:  # true num ≥ value: the ratio is at least r
-        if r > 0:
-            return Bound(r, "lower")
-        raise ValueError(f"{label}numerator censored (≥ {num.value:.3g}); its bound, log ratio ≥ {r:+.3g}, does not "
-                         "decide the sign")
+        return Bound(r, "lower")
     if den.censored:  # true den ≥ value: the ratio is at most r
-        if r < 0:
-            return Bound(r, "upper")
-        raise ValueError(f"{label}denominator censored (≥ {den.value:.3g}); its bound, log ratio ≤ {r:+.3g}, does "
-                         "not decide the sign")
+        return Bound(r, "upper")
     return r
 
 
@@ -140,6 +152,60 @@ def matched_loss(ev, level: str = "half") -> float:  # noqa: ANN001
     return float(m.loss) if m.reached and m.loss is not None else float("nan")
 
 
+def _needs(value, ev, what: str):  # noqa: ANN001, ANN202
+    """``value``, or ValueError (the pair is excluded) when the analysis does not have it."""
+    if value is None:
+        raise ValueError(f"{ev.init}: no {what} (the analysis predates science v3, version "
+                         f"{getattr(ev.analysis, 'version', '?')}; rerun the analysis)")
+    return value
+
+
+def scaled_lambda_max(ev) -> float:  # noqa: ANN001
+    """λ_max of diag(|θ1|)·H·diag(|θ1|) at θ1 (scale-aware; confounded by the loss level at θ1)."""
+    return _converged(_needs(ev.analysis.scaled_hessian, ev, "scaled Hessian at θ1"), f"{ev.init} scaled λ_max at θ1")
+
+
+def matched_scaled_lambda_max(ev, level: str = "learned") -> float:  # noqa: ANN001
+    """λ_max of diag(|θ|)·H·diag(|θ|) at the matched training-loss point (science v3's §5.1 primary)."""
+    m = _matched(ev, level)
+    if not m.reached:
+        raise ValueError(f"{ev.init} never reached the matched training loss {m.level:.3f} on its trajectory")
+    return _converged(_needs(getattr(m, "scaled_hessian", None), ev, "scaled Hessian at the matched point"),
+                      f"{ev.init} scaled λ_max at matched loss {m.level:.3f}")
+
+
+def matched_learning_rate(ev, level: str = "learned") -> float:  # noqa: ANN001
+    """The learning rate at the matched point (the step size a curvature there is read against; printed beside
+    the matched measures, whose bias it is)."""
+    lr = getattr(_matched(ev, level), "learning_rate", None)
+    return float(lr) if lr is not None else float("nan")
+
+
+def matched_weight_norm(ev, level: str = "learned") -> float:  # noqa: ANN001
+    n = getattr(_matched(ev, level), "norm_theta", None)
+    return float(n) if n is not None else float("nan")
+
+
+def _widths_measured(widths, ev, what: str) -> Measured:  # noqa: ANN001
+    widths = _needs(widths, ev, what)
+    if not widths:
+        raise ValueError(f"{ev.init}: no {what}")
+    return Measured(float(np.mean([w.width for w in widths])), any(w.censored for w in widths))
+
+
+def matched_random_width_measured(ev, level: str = "learned") -> Measured:  # noqa: ANN001
+    """Mean bisection width {L < L(θ_m) + 0.1} along filter-normalised random directions around the matched point
+    (science v3's §5.1 primary; censored when any direction's crossing lies beyond the radius)."""
+    return _widths_measured(getattr(_matched(ev, level), "random_widths", None), ev,
+                            "random-direction widths at the matched point")
+
+
+def layer_swap_cost(ev, group: str) -> float:  # noqa: ANN001
+    """Dev-loss increase when ``group`` of θ1 is replaced by the partner task's fine-tuned θ1′ (§7 transfer)."""
+    swaps = _needs(getattr(ev.analysis, "layer_swap_dev", None), ev, "cross-task layer swap")
+    return float(swaps[group].loss_increase)
+
+
 def trace(ev) -> float:  # noqa: ANN001
     t = ev.analysis.trace
     if not (t.estimate > 0 and t.stderr <= MAX_TRACE_RELATIVE_SE * t.estimate):
@@ -149,8 +215,12 @@ def trace(ev) -> float:  # noqa: ANN001
 
 
 def random_width_measured(ev) -> Measured:  # noqa: ANN001
-    """Mean width {L ≤ L_min + 0.1} over the filter-normalised random directions; censored when any direction's
-    flat region reaches the grid edge (the mean is then a lower bound)."""
+    """Mean width over the filter-normalised random directions around θ1: by bisection on the crossing of
+    L(θ1) + 0.1 out to the registered radius where the analysis has it (science v3 §2), else read off the grid as
+    {L ≤ L_min + 0.1}; censored when any direction's flat region reaches the radius (the mean is a lower bound)."""
+    bis = getattr(ev.analysis, "random_widths_bisection", None)
+    if bis:
+        return _widths_measured(bis, ev, "random-direction widths")
     widths = [flatness_width(c.alphas, c.values["train_loss"], eps=FLAT_EPS) for c in ev.analysis.random_curves]
     if not widths:
         raise ValueError(f"{ev.init}: no random-direction curves")
@@ -254,8 +324,13 @@ def curve_monotonicity(ev) -> float:  # noqa: ANN001
 
 
 def group_width_measured(ev, group: str) -> Measured:  # noqa: ANN001
-    """Width {L ≤ L_min + 0.1} along the filter-normalised δ1|group (claims.analysis); larger = flatter.
-    Censored (a lower bound) when the flat region reaches the grid edge."""
+    """Width along the filter-normalised δ1|group (claims.analysis); larger = flatter. By bisection on the crossing
+    of L(θ1) + 0.1 where the analysis has it (science v3 §2: the §7 widths, 0.06-0.13, were below the grid's step
+    of 0.2), else {L ≤ L_min + 0.1} read off the grid. Censored (a lower bound) when it reaches the radius."""
+    bis = getattr(ev.analysis, "layer_widths_bisection", None)
+    if bis:
+        w = bis[group]
+        return Measured(float(w.width), bool(w.censored))
     c = ev.analysis.layer_curves_normalized[group]
     w = flatness_width(c.alphas, c.values["train_loss"], eps=FLAT_EPS)
     return Measured(float(w.width), bool(w.hit_boundary))
@@ -285,6 +360,30 @@ def group_curve_rise(ev, group: str) -> float:  # noqa: ANN001
     y = np.asarray(c.values["train_loss"])
     y0 = y[int(np.argmin(np.abs(a)))]
     return float(np.mean(y - y0))
+
+
+# Science v3 (claims/REGISTRATION_V3.md §4): measures with a ceiling, and effects with a measurement quantum.
+SATURATION_TOL = 1e-9
+
+
+def saturated_at(fn, bound: float):  # noqa: ANN001, ANN201
+    """A ``Comparison.saturated`` test: both arms' values of ``fn`` at ``bound`` (within SATURATION_TOL)."""
+    return lambda pair: (abs(fn(pair.pretrained) - bound) <= SATURATION_TOL
+                         and abs(fn(pair.scratch) - bound) <= SATURATION_TOL)
+
+
+def dev_accuracy_quantum(pair) -> float:  # noqa: ANN001
+    """One example's share of the dev set: a difference of two accuracies on n examples moves in steps of 1/n."""
+    n = max(pair.pretrained.metrics.num_dev, pair.scratch.metrics.num_dev)
+    return 1.0 / n if n > 0 else 0.0
+
+
+def steps_quantum(fraction_of_chance: float):  # noqa: ANN201
+    """The quantum of log(steps_scratch / steps_pretrained): one step at the smaller count, log(1 + 1/min)."""
+    def quantum(pair) -> float:  # noqa: ANN001
+        s = min(steps_to_level(pair.pretrained, fraction_of_chance), steps_to_level(pair.scratch, fraction_of_chance))
+        return math.log1p(1.0 / s) if s >= 1 else 0.0
+    return quantum
 
 
 def overfit_drop(metrics) -> tuple[float, float]:  # noqa: ANN001

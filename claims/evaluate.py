@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
+from claims.effects import effect_interval
 from claims.base import (
     INCONCLUSIVE,
     Claim,
@@ -13,18 +14,65 @@ from claims.base import (
     ComparisonResult,
     Pair,
     SettingResult,
+    Stat,
     combine,
     combine_tasks,
     summarize,
+    summarize_rank,
 )
 
 
+def evaluate_across_runs(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noqa: ANN001
+    """A comparison across the runs of a task (``Comparison.across_runs``): every learned run of ``comp.arms`` in
+    ``pairs`` that meets the preconditions gives one (x, y); each task's verdict is claims.base.summarize_rank's.
+    Runs are not paired here: the pairs only carry them (each run once)."""
+    rows: list[dict] = []
+    excluded: list[str] = []
+    for p in pairs:
+        unmet = [r for r in (req(p) for req in comp.requires) if r]
+        for arm in comp.arms:
+            ev = getattr(p, arm)
+            if not ev.learned:
+                excluded.append(f"{p.task}/seed{p.seed}/{arm}: {ev.learned_reason()}")
+                continue
+            if unmet:
+                excluded.append(f"{p.task}/seed{p.seed}/{arm}: " + "; ".join(unmet))
+                continue
+            try:
+                x, y = (float(v) for v in comp.across_runs(ev))
+            except (KeyError, ValueError, ZeroDivisionError, AttributeError, TypeError) as err:
+                excluded.append(f"{p.task}/seed{p.seed}/{arm}: undefined ({err})")
+                continue
+            if not (math.isfinite(x) and math.isfinite(y)):
+                excluded.append(f"{p.task}/seed{p.seed}/{arm}: not finite")
+                continue
+            rows.append({"task": p.task, "seed": p.seed, "init": arm, "x": x, "y": y})
+
+    def stat(task: str | None) -> Stat:
+        keep = [r for r in rows if task is None or r["task"] == task]
+        return summarize_rank([r["x"] for r in keep], [r["y"] for r in keep], comp.min_effect)
+
+    per_task = {t: stat(t) for t in dict.fromkeys(p.task for p in pairs)}
+    overall = replace(stat(None), verdict=combine_tasks(per_task))
+    return ComparisonResult(comp.name, comp.description, comp.primary, comp.min_effect, comp.effect_unit,
+                            overall, per_task, tuple(rows), tuple(excluded), comp.registered,
+                            controls=comp.controls)
+
+
 def evaluate_comparison(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noqa: ANN001
+    """One comparison over ``pairs``: preconditions, each pair's effect interval (claims.effects.effect_interval),
+    saturated pairs set aside, the effect's resolution; per-task verdicts by claims.base.summarize."""
+    if comp.across_runs is not None:
+        return evaluate_across_runs(comp, pairs)
     effects: list[float] = []
+    lows: list[float] = []
+    highs: list[float] = []
+    quanta: list[float] = []
     tasks_of: list[str] = []
     bound_of: list[bool] = []
     per_pair: list[dict] = []
     excluded: list[str] = []
+    saturated_in: dict[str, int] = {}
     for p in pairs:
         missing = [getattr(p, arm).learned_reason() for arm in comp.arms if not getattr(p, arm).learned]
         if missing:
@@ -35,9 +83,16 @@ def evaluate_comparison(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noq
             excluded.append(f"{p.task}/seed{p.seed}: " + "; ".join(unmet))
             continue
         try:
+            if comp.saturated is not None and comp.saturated(p):
+                saturated_in[p.task] = saturated_in.get(p.task, 0) + 1
+                excluded.append(f"{p.task}/seed{p.seed}: saturated (both arms at the measure's bound: the measure "
+                                "cannot tell them apart)")
+                continue
             raw = comp.effect(p)
             side = getattr(raw, "side", None)  # a censored bound (claims.effects.Bound) keeps its side
             e = float(raw)
+            lo, hi = effect_interval(raw)
+            q = float(comp.resolution(p)) if comp.resolution is not None else 0.0
         except (KeyError, ValueError, ZeroDivisionError, AttributeError, TypeError) as err:
             excluded.append(f"{p.task}/seed{p.seed}: effect undefined ({err})")
             continue
@@ -45,6 +100,9 @@ def evaluate_comparison(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noq
             excluded.append(f"{p.task}/seed{p.seed}: effect not finite")
             continue
         effects.append(e)
+        lows.append(lo)
+        highs.append(hi)
+        quanta.append(q if math.isfinite(q) else 0.0)
         tasks_of.append(p.task)
         bound_of.append(side is not None)
         row = {"task": p.task, "seed": p.seed, "effect": e}
@@ -53,15 +111,20 @@ def evaluate_comparison(comp, pairs: Sequence[Pair]) -> ComparisonResult:  # noq
         if comp.values is not None:
             row.update(comp.values(p))
         per_pair.append(row)
-    per_task = {
-        t: summarize([e for e, tt in zip(effects, tasks_of) if tt == t], comp.min_effect,
-                     bounds=sum(b for b, tt in zip(bound_of, tasks_of) if tt == t))
-        for t in dict.fromkeys(p.task for p in pairs)
-    }
+
+    def stat(task: str | None) -> Stat:
+        keep = [i for i, t in enumerate(tasks_of) if task is None or t == task]
+        sat = sum(saturated_in.values()) if task is None else saturated_in.get(task, 0)
+        return summarize([effects[i] for i in keep], comp.min_effect, bounds=sum(bound_of[i] for i in keep),
+                         lows=[lows[i] for i in keep], highs=[highs[i] for i in keep],
+                         quantum=max((quanta[i] for i in keep), default=0.0), saturated=sat)
+
+    per_task = {t: stat(t) for t in dict.fromkeys(p.task for p in pairs)}
     # pooled mean and interval describe all pairs; the verdict is the per-task rule (claims.base.combine_tasks)
-    overall = replace(summarize(effects, comp.min_effect, bounds=sum(bound_of)), verdict=combine_tasks(per_task))
+    overall = replace(stat(None), verdict=combine_tasks(per_task))
     return ComparisonResult(comp.name, comp.description, comp.primary, comp.min_effect, comp.effect_unit,
-                            overall, per_task, tuple(per_pair), tuple(excluded), comp.registered)
+                            overall, per_task, tuple(per_pair), tuple(excluded), comp.registered,
+                            controls=comp.controls)
 
 
 def in_scope(comp, generalization_tasks: Sequence[str] | None) -> tuple[str, ...] | None:  # noqa: ANN001

@@ -36,6 +36,10 @@ class RunEvidence:
     overfit_run_dir: str | None
     analysis_error: str = ""  # why there is no analysis of a completed run
     overfit_error: str = ""  # why the extended-training run is missing
+    # the configured (peak) learning rates of this run and of its extended-training run: the v3 convergence rule
+    # reads the extended run only when it trained at this run's rate (claims.preconditions.convergence_reason)
+    learning_rate: float | None = None
+    overfit_learning_rate: float | None = None
 
     @property
     def chance_loss(self) -> float:

@@ -1,15 +1,21 @@
 """Claim 5 (§7): the lower layers of BERT change less during fine-tuning and are more transferable.
 
 Only the fine-tuned (pretrained) arm is examined, as in the paper; each (task, seed) run gives one paired
-comparison of its low and high layer groups (thirds of the depth). Thresholds (with the first claims code,
-1a2c654, before any verdict run): "change
-less" and "flatter" are read as at least 25% (log ratio ≥ log 1.25). Rolling the low group back to its pretrained
+comparison of its low and high layer groups (thirds of the depth). Thresholds, the project's registered choices
+(each comparison's ``registered`` field says when: relative change and rollback with the first claims code,
+1a2c654, before any verdict run; the normalised layer width in 3b532e2, after the first cpu run; the cross-task
+layer swap in science v3): "change less" and "flatter" are read as at least 25% (log ratio ≥ log 1.25). Rolling the low group back to its pretrained
 weights must cost at least 0.01 nats less training loss than rolling back the high group: the paper reports the
 low-layer rollback as nearly free and the high-layer one as harmful. The cost is measured on the training loss, as
 the paper's layer-wise surfaces are; the dev loss is reported beside it (an overfit model's dev loss can *fall* when
 its top layers are rolled back, which confounds it).
 
-Three primaries that do not share one signal: relative change ‖δ1|group‖/‖θ0|group‖; the rollback cost; and the
+"More transferable" (science v3, claims/REGISTRATION_V3.md §6): task A's fine-tuned θ1 with its low, resp. high,
+group taken from the partner task's fine-tuned θ1′ (same seed and setting; the plan already trains it for δ2),
+measured as the dev-loss increase on A; the low group must cost at least 0.01 nats less (as the rollback). The
+rollback asks whether a group's *pretrained* weights still serve; the swap whether another task's fine-tuned ones do.
+
+Three primaries that do not share one signal, and the swap: relative change ‖δ1|group‖/‖θ0|group‖; the rollback cost; and the
 *width* of the training loss along δ1|group after filter normalisation to θ1 (each row rescaled to the norm of the
 matching row of θ1), larger for the low group. The paper-unit layer curve (α in units of ‖δ1|group‖) is kept as a
 secondary measure: its α = −1 point is the rollback point and its unit is what relative change measures, so it
@@ -17,7 +23,8 @@ repeats the other two primaries rather than adding evidence (it was demoted from
 first cpu run, where it had come out reproduced). The depth correlation needs at least 5 layers. The curvature
 of each group's own Hessian block (λ_max with its residual, issue 19) is a secondary measure: a flatter low group
 has the smaller top eigenvalue, read with the same 25% threshold; its scale also depends on the group's size and
-position, so it does not decide. A width censored by the grid edge counts as its bound when that decides the sign (claims.effects.bounded_log_ratio).
+position, so it does not decide. A width censored at the searched radius is a bound: the pair's effect is an interval,
+judged on its unfavourable end in each direction (claims.effects.bounded_log_ratio, claims.base.summarize).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from claims.base import (
     REGISTERED_FIRST,
     REGISTERED_ISSUE9,
     REGISTERED_ISSUE19,
+    REGISTERED_V3,
     Claim,
     Comparison,
     register,
@@ -76,6 +84,14 @@ CLAIM = register(Claim(
                    values=lambda p: {**_low_high(fx.group_width_normalized)(p),
                                      "censored low": float(fx.group_width_measured(p.pretrained, "low").censored),
                                      "censored high": float(fx.group_width_measured(p.pretrained, "high").censored)}),
+        Comparison("layer_swap_cost", "dev-loss increase on this task when a group of θ1 is replaced by the same "
+                   "group of the partner task's fine-tuned θ1′ (same seed and setting): high − low (the low layers "
+                   "transfer at the lower cost)",
+                   lambda p: fx.layer_swap_cost(p.pretrained, "high") - fx.layer_swap_cost(p.pretrained, "low"),
+                   MIN_ROLLBACK_GAP, "difference high − low (nats)", arms=PRETRAINED_ONLY, registered=REGISTERED_V3,
+                   controls="a cross-task transfer of each group measured on the same dev subset; leaves the "
+                            "partner task's own distance from this one (one partner per task)",
+                   values=_low_high(fx.layer_swap_cost)),
         Comparison("layer_surface_flatness", "mean training-loss rise along δ1|group in the paper's units, "
                    "α ∈ [−1, 1]: high over low (shares its signal with relative change and rollback)",
                    lambda p: fx.log_ratio(fx.group_curve_rise(p.pretrained, "high"),

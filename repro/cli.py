@@ -235,7 +235,9 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 def _check_profile(words: list[str], args: argparse.Namespace) -> int:
     """``repro profiles check NAME``: can every primary come out either way at this size (claims.decidability)?
-    Exit 0 when nothing fails, 1 when some primary cannot be decided (a finding, like a claim not reproduced)."""
+    Exit 0 when every check passes (or its task is scoped out), 1 when one fails or is unknown -- an unknown is not
+    a pass; the output names each failed and unknown check and what would settle it (a finding, like a claim not
+    reproduced). Needs no network: dev labels come from a local GLUE copy only."""
     from claims.decidability import check_profile, format_decidability
     from repro.config import PROFILES
     from repro.storage import write_json
@@ -339,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="`repro profiles` lists the profiles; `repro profiles show NAME` (or `repro "
                                    "profiles NAME`) prints one as JSON: the fields --set can override. `repro "
                                    "profiles check NAME [--reference RUN_DIR]` says, for each primary comparison, "
-                                   "whether it can come out either way at this size (exit 1 when one cannot).")
+                                   "whether it can come out either way at this size (exit 1 when a check "
+                                   "fails or is unknown: an unknown is not a pass).")
     p.add_argument("words", nargs="*", metavar="[show|check] NAME", help="profile to show or check")
     p.add_argument("--reference", default=None, metavar="RUN_DIR",
                    help="check: a claims run directory whose per-pair spread and exclusions predict this profile's "

@@ -127,6 +127,11 @@ class LandscapeSettings:
     group_curvature_iters: int = 0
     group_trace_samples: int = 2
     adaptive_sharpness_steps: int = 0
+    # Widths by bisection (science v3, REGISTRATION_V3 §2): a ladder of `width_ladder` evenly spaced radii out to the
+    # instrument's own radius (random_width_radius for the random and layer-group directions), then
+    # `width_bisection_steps` halvings of the bracket of the first crossing; at most ladder + steps losses per side.
+    width_ladder: int = 8
+    width_bisection_steps: int = 8
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ _LANDSCAPE_MIN_INT = {
     "curve_points": 2, "surface_points": 2, "random_width_points": 2, "random_directions": 0, "eval_train_size": 1,
     "eval_dev_size": 1, "eval_batch_size": 1, "hessian_top_k": 1, "hessian_max_iter": 1, "trace_samples": 1,
     "hessian_batch_size": 1, "hessian_examples": 1, "layer_surface_points": 2,
+    "width_ladder": 1, "width_bisection_steps": 0,  # science v3's bisection widths (claims.analysis)
 }
 _LANDSCAPE_POSITIVE = ("surface_radius", "random_width_radius", "hessian_tol")
 

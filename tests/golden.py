@@ -55,7 +55,7 @@ def rebuild_pairs(root: Path):  # noqa: ANN201
     report = load_claims(root)
     _, jobs = plan_jobs(profile, report.data_source)
     # a committed run keeps the analysis version it was measured with (measures it predates are excluded)
-    evidence = collect_evidence(jobs, root, Outcomes({}, {}), analysis_versions=(2, 3))
+    evidence = collect_evidence(jobs, root, Outcomes({}, {}), analysis_versions=(2, 3, 4))
     return profile, report, pairs_of(profile, evidence)
 
 
@@ -68,9 +68,25 @@ def reevaluate(root: Path) -> Path:
     from claims.evaluate import evaluate_claim
     from repro.storage import write_json
 
+    from claims.preconditions import convergence_reason
+
     profile, report, pairs = rebuild_pairs(root)
     claims = tuple(evaluate_claim(CLAIMS.get(c.id), pairs, profile.generalization_tasks) for c in report.claims)
-    write_json(root / "claims.json", dataclasses.replace(report, claims=claims))
+    # the run records' judgements that the rules make (science v3: convergence) are refreshed with the claims
+    arms = {(e.setting, e.task, e.init, e.seed): e for p in pairs for e in (p.pretrained, p.scratch)}
+
+    def refreshed(r):  # noqa: ANN001, ANN202
+        e = arms.get((r.setting, r.task, r.init, r.seed))
+        if e is None or e.status != "complete":
+            return r
+        why = convergence_reason(e)
+        return dataclasses.replace(r, converged=why is None, convergence=why or "")
+
+    runs = tuple(refreshed(r) for r in report.runs)
+    from repro.results import SCHEMA_VERSION
+
+    write_json(root / "claims.json", dataclasses.replace(report, claims=claims, runs=runs,
+                                                         schema_version=SCHEMA_VERSION))
     return root / "claims.json"
 
 

@@ -25,11 +25,6 @@ from claims.base import (
     summarize,
 )
 from claims.evaluate import evaluate_claim, evaluate_comparison, in_scope
-from claims.preconditions import (
-    MAX_LOSS_DROP_PAST_THETA1,
-    both_converged,
-    loss_drop_past_theta1,
-)
 from repro.landscape import CurveResult, DirectionInfo
 from tests.claims_fixtures import make_pairs
 
@@ -42,18 +37,21 @@ def test_bounded_log_ratio_measured_values_are_exact() -> None:
     assert r == pytest.approx(math.log(2.0)) and not isinstance(r, fx.Bound)
 
 
-def test_censored_numerator_is_a_lower_bound_counted_only_when_positive() -> None:
+def test_censored_numerator_is_a_lower_bound_whatever_its_sign() -> None:
+    """v3: the bound counts as an interval [r, +inf) even when r < 0 (issue 27 excluded such pairs)."""
     r = fx.bounded_log_ratio(M(3.0, True), M(1.0, False))
     assert isinstance(r, fx.Bound) and r.side == "lower" and float(r) == pytest.approx(math.log(3.0))
-    with pytest.raises(ValueError, match="does not decide the sign"):
-        fx.bounded_log_ratio(M(0.5, True), M(1.0, False))  # true ratio ≥ log 0.5 < 0: could be either sign
+    neg = fx.bounded_log_ratio(M(0.5, True), M(1.0, False))  # true ratio ≥ log 0.5 < 0
+    assert isinstance(neg, fx.Bound) and (neg.lo, neg.hi) == (pytest.approx(math.log(0.5)), math.inf)
+    assert fx.effect_interval(neg) == (neg.lo, math.inf)
 
 
-def test_censored_denominator_is_an_upper_bound_counted_only_when_negative() -> None:
+def test_censored_denominator_is_an_upper_bound_whatever_its_sign() -> None:
     r = fx.bounded_log_ratio(M(0.5, False), M(2.0, True))  # the scratch width is at least 2: ratio ≤ log 0.25
     assert isinstance(r, fx.Bound) and r.side == "upper" and float(r) == pytest.approx(math.log(0.25))
-    with pytest.raises(ValueError, match="does not decide the sign"):
-        fx.bounded_log_ratio(M(3.0, False), M(2.0, True))
+    pos = fx.bounded_log_ratio(M(3.0, False), M(2.0, True))
+    assert (pos.lo, pos.hi) == (-math.inf, pytest.approx(math.log(1.5)))
+    assert fx.effect_interval(0.3) == (0.3, 0.3)
 
 
 def test_both_censored_is_undetermined() -> None:
@@ -90,7 +88,7 @@ def test_wider_optima_widths_use_the_bound_of_a_censored_scratch_arm() -> None:
 
     def ev(width_curvature: float) -> SimpleNamespace:
         curve = CurveResult(alphas, {"train_loss": tuple(width_curvature * a * a for a in alphas)}, d, 1)
-        return SimpleNamespace(analysis=SimpleNamespace(random_curves=(curve,)), init="x")
+        return SimpleNamespace(analysis=SimpleNamespace(random_curves=(curve,), train_loss_theta1=0.1), init="x")
 
     pair = Pair("base", "sst2", 0, ev(1.0), ev(0.0))  # scratch: flat everywhere -> censored at the edge
     e = comp.effect(pair)
@@ -114,57 +112,14 @@ def test_undecidable_combines_like_inconclusive_and_survives_only_when_every_tas
     assert combine_tasks({"a": u, "b": r}) == INCONCLUSIVE
 
 
-# -- convergence precondition --------------------------------------------------------------------------------------
-def _curve_ev(init: str, past: float) -> SimpleNamespace:
-    """An arm whose loss along θ0 → θ1 is 0.5 at θ1 and ``0.5 − past`` at α = 1.25 (still falling when > 0)."""
-    alphas = (0.0, 0.5, 1.0, 1.25)
-    c = CurveResult(alphas, {"train_loss": (0.69, 0.6, 0.5, 0.5 - past)}, DirectionInfo("optimization", 1.0), 1)
-    return SimpleNamespace(init=init, analysis=SimpleNamespace(curve=c))
-
-
-def test_loss_drop_past_theta1_by_hand() -> None:
-    assert loss_drop_past_theta1(_curve_ev("x", 0.2)) == pytest.approx(0.2)
-    assert loss_drop_past_theta1(_curve_ev("x", -0.1)) == pytest.approx(-0.1)
-    no_beyond = SimpleNamespace(init="x", analysis=SimpleNamespace(curve=CurveResult(
-        (0.0, 1.0), {"train_loss": (0.7, 0.5)}, DirectionInfo("optimization", 1.0), 1)))
-    with pytest.raises(ValueError, match="no point beyond"):
-        loss_drop_past_theta1(no_beyond)
-
-
-def test_both_converged_excludes_an_arm_still_falling_past_theta1_at_the_threshold() -> None:
-    check = both_converged()
-    at = MAX_LOSS_DROP_PAST_THETA1
-    assert check(Pair("base", "t", 0, _curve_ev("pretrained", at), _curve_ev("scratch", 0.0))) is None
-    why = check(Pair("base", "t", 0, _curve_ev("pretrained", at + 0.01), _curve_ev("scratch", 0.0)))
-    assert why and why.startswith("pretrained had not converged") and "scratch" not in why
-
-
-@pytest.mark.parametrize("name, needs", [("final_train_loss", True), ("trajectory_straightness", True),
-                                         ("steps_to_loss_level", False)])
-def test_final_loss_and_straightness_need_converged_arms_speed_does_not(name: str, needs: bool) -> None:
-    comp = next(c for c in CLAIMS.get("easier_optimization").comparisons if c.name == name)
-    kinds = [getattr(r, "kind", "") for r in comp.requires]
-    assert ("convergence" in kinds) == needs
-
-
-def test_an_unconverged_pretrained_arm_is_excluded_from_the_final_loss_comparison() -> None:
-    pairs = make_pairs(q=3.0)
-    ev = pairs[0].pretrained
-    a = ev.analysis
-    y = list(a.curve.values["train_loss"])
-    y[-1] = y[list(a.curve.alphas).index(1.0)] - 0.3  # still falling past θ1
-    curve = dataclasses.replace(a.curve, values={**a.curve.values, "train_loss": tuple(y)})
-    pairs[0] = dataclasses.replace(pairs[0], pretrained=dataclasses.replace(
-        ev, analysis=dataclasses.replace(a, curve=curve)))
-    comp = next(c for c in CLAIMS.get("easier_optimization").comparisons if c.name == "final_train_loss")
-    r = evaluate_comparison(comp, pairs)
-    assert len(r.excluded) == 1 and "had not converged" in r.excluded[0] and r.overall.n == len(pairs) - 1
-
+# -- convergence precondition: see tests/test_claims_v3.py (science v3 replaced issue 27's rule) ----------------
 
 # -- matched curvature at the learned level ------------------------------------------------------------------------
 def test_primary_curvature_is_read_at_the_learned_level_and_the_half_level_is_secondary() -> None:
+    """v3: the primary is the *scaled* λ_max at the learned level; the raw ones are secondaries."""
     comps = {c.name: c for c in CLAIMS.get("wider_optima").comparisons}
-    assert comps["hessian_lambda_max_learned_level"].primary
+    assert comps["scaled_lambda_max_learned_level"].primary
+    assert not comps["hessian_lambda_max_learned_level"].primary
     assert not comps["hessian_lambda_max_matched_loss"].primary
     p = make_pairs(q=3.0)[0]
     want = math.log(p.scratch.analysis.matched_learned.hessian.eigenvalues[0]

@@ -11,13 +11,16 @@ import datasets
 import pytest
 
 from repro.data import (
+    MNLI_MISMATCHED_TRAIN_NOTE,
     TASKS,
+    data_notes,
     describe_source,
     features_for,
     get_task,
     load_split,
     locate_split,
     resolve_data_dir,
+    source_notes,
 )
 from repro.errors import DataError, UnknownNameError
 from tests.conftest import START_ENV, require_glue
@@ -368,3 +371,37 @@ def test_real_local_glue_row_counts(real_glue: Path, task: str, split: str, rows
     labels = ds["label"][:]
     assert set(labels) == set(range(get_task(task).num_labels))
     assert ds["idx"][:] == list(range(rows))
+
+
+# ---------------------------------------------------------------- data notes
+
+
+def test_the_shared_mnli_excerpt_carries_its_note(real_glue: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared copy's PROVENANCE.md says mnli/train is from the mismatched dev set: every MNLI result must say so.
+    Not SST-2 from the same copy, not MNLI from the hub."""
+    assert data_notes("mnli", real_glue) == (MNLI_MISMATCHED_TRAIN_NOTE,)
+    assert MNLI_MISMATCHED_TRAIN_NOTE.startswith("MNLI: the 1,000 training pairs of this local excerpt come from the "
+                                                 "MNLI mismatched dev set (PROVENANCE.md)")
+    for task in ("sst2", "mrpc", "rte"):
+        assert data_notes(task, real_glue) == ()
+    assert data_notes("mnli", None) == ()  # the hub (REPRO_DATA_DIR unset by the autouse fixture)
+    monkeypatch.setenv("REPRO_DATA_DIR", str(real_glue))  # the source is chosen as load_split chooses it
+    assert data_notes("mnli") == (MNLI_MISMATCHED_TRAIN_NOTE,)
+    # a finished run knows only its source string
+    assert source_notes(("sst2", "mnli", "rte"), describe_source(real_glue)) == (MNLI_MISMATCHED_TRAIN_NOTE,)
+    assert source_notes(("sst2", "rte"), describe_source(real_glue)) == ()
+    assert source_notes(("mnli",), "hub:nyu-mll/glue") == () == source_notes(("mnli",), "local:")
+
+
+@pytest.mark.parametrize(("text", "noted"), [
+    ("Here `mnli/train`\nis 1,000 pairs from the mismatched dev set.", True),
+    ("MNLI/TRAIN.jsonl: the Mismatched\n  Dev Set, 1,000 pairs", True),
+    ("`mnli/train` is the full MNLI training set.", False),
+    ("mnli/train: the full training set." + " filler" * 60 + " The mismatched dev set is not used.", False),
+    ("", False),
+])
+def test_the_mnli_note_reads_provenance_near_mnli_train(tmp_path: Path, text: str, noted: bool) -> None:
+    if text:
+        (tmp_path / "PROVENANCE.md").write_text(text, encoding="utf-8")
+    assert data_notes("mnli", tmp_path) == ((MNLI_MISMATCHED_TRAIN_NOTE,) if noted else ())
+    assert data_notes("sst2", tmp_path) == ()

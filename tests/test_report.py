@@ -19,7 +19,7 @@ from repro.report import write_index, write_report
 from repro.report.figures import CLAIM_FIGURES
 from repro.report.header import PAPER_URL
 from repro.report.sections import claim_anchor, figure_id
-from tests.report_fixture import SMOKE, XSS, XSS_MODEL, make_hostile
+from tests.report_fixture import SMOKE, XSS, XSS_MODEL, copy_smoke, make_hostile
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG_PREFIX = "data:image/svg+xml;base64,"
@@ -340,6 +340,26 @@ def test_superseded_run_carries_a_banner(tmp_path: Path) -> None:
     head = _first_screen(text)
     assert 'class="banner superseded"' in head and head.index("banner superseded") < head.index("<h1")
     assert "Superseded by reports/cpu" in "".join(parse(head).text) and XSS not in text
+
+
+@pytest.mark.usefixtures("placeholder_images")
+def test_data_notes_are_banners_on_the_first_screen_escaped(tmp_path: Path) -> None:
+    """Every data note claims.json records (repro.data.data_notes, e.g. the MNLI excerpt's training pairs from the
+    mismatched dev set) is a banner above the title, as text: a note is data, never markup."""
+    from repro.data import MNLI_MISMATCHED_TRAIN_NOTE
+
+    root = shutil.copytree(SMOKE, tmp_path / "run")
+    raw = json.loads((root / "claims.json").read_text(encoding="utf-8"))
+    raw["data_notes"] = [MNLI_MISMATCHED_TRAIN_NOTE, f"hostile {XSS} note"]
+    (root / "claims.json").write_text(json.dumps(raw), encoding="utf-8")
+    text = write_report(root).read_text(encoding="utf-8")
+    head = _first_screen(text)
+    assert head.count('class="banner data"') == 2 and head.index("banner data") < head.index("<h1")
+    visible = "".join(parse(head).text)
+    assert MNLI_MISMATCHED_TRAIN_NOTE in visible and f"hostile {XSS} note" in visible
+    assert XSS not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in head
+    # a run without notes has no such banner
+    assert 'class="banner data"' not in _first_screen(write_report(copy_smoke(tmp_path / "plain")).read_text())
 
 
 @pytest.mark.usefixtures("placeholder_images")

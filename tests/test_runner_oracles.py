@@ -699,3 +699,50 @@ def test_format_stat_signs_every_number_and_says_why_an_interval_is_missing() ->
     assert format_stat(st(3, inf, -0.5, 0.25), -inf) == (
         "not_reproduced: n=3, mean n/a, 95% CI [-0.5, +0.25], needs ≥ n/a")
     assert format_stat(st(0, nan, nan, nan), 0.05) == "not_reproduced: no valid pair"
+
+
+# -- data notes --------------------------------------------------------------------------------------------------
+def test_a_run_on_the_mnli_excerpt_says_so_when_it_starts_under_its_verdicts_in_claims_json_and_after_a_merge(
+        golden: Golden, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """repro.data.data_notes (the shared MNLI excerpt's training pairs come from the mismatched dev set) is printed
+    right after the run directory, again under the verdict table, and recorded in claims.json (``data_notes``, which
+    the report shows); a shard records it in its manifest, so a merge where the shard's data directory is gone keeps
+    it. The golden run has no MNLI, so the notes are read as if its tasks were MNLI, from a real PROVENANCE.md."""
+    from repro.data import MNLI_MISMATCHED_TRAIN_NOTE as NOTE
+    from repro.data import sources
+
+    data = tmp_path / "glue"
+    monkeypatch.setattr("repro.pipeline.runner.data_notes", lambda task, d: sources.data_notes("mnli", d))
+    # any source string reads `data` (the golden jobs are keyed by the golden run's own source)
+    as_mnli = lambda tasks, source: sources.source_notes(("mnli",), describe_source(str(data)))  # noqa: E731
+    monkeypatch.setattr("repro.pipeline.runner.source_notes", as_mnli)
+    monkeypatch.setattr("repro.pipeline.shards.source_notes", as_mnli)
+    monkeypatch.setattr("repro.pipeline.runner.execute", _FakeExecute(golden))
+    data.mkdir()
+    (data / "PROVENANCE.md").write_text("Here `mnli/train`\nis 1,000 pairs from the mismatched dev set.\n")
+    assert run_claims(golden.profile, tmp_path / "out", data_dir=str(data), progress=False, write_html=False) == 1
+    root = claims_dir(golden.profile, tmp_path / "out")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [f"claims run directory: {root} (profile tiny)", f"data note: {NOTE}"]
+    report = load_claims(root)
+    assert report.data_notes == (NOTE,)
+    assert format_summary(report).split("\n")[len(report.claims) + 2] == f"data note: {NOTE}"  # under the table
+    assert lines.count(f"data note: {NOTE}") == 2
+    # shards on a machine whose data directory the merging machine does not have
+    dirs = [write_shard(_copy_run(claims_dir(golden.profile, tmp_path / f"machine{i}")), (i, 2), golden.profile,
+                        golden.source, _prov(str(i)), deal(golden.jobs, i, 2), Outcomes(),
+                        {"train_seconds": 1.0, "analysis_seconds": 1.0, "total_seconds": 1.0}) for i in range(2)]
+    assert all(_manifest(d)["data_notes"] == [NOTE] for d in dirs)
+    shutil.rmtree(data)
+    capsys.readouterr()
+    assert merge_shards(dirs, tmp_path / "merged", write_html=False) == 1
+    assert load_claims(claims_dir(golden.profile, tmp_path / "merged")).data_notes == (NOTE,)
+    assert f"data note: {NOTE}" in capsys.readouterr().out.splitlines()[1]
+
+
+def test_a_hub_or_note_free_source_records_no_data_notes(golden: Golden, tmp_path: Path) -> None:
+    root = _copy_run(tmp_path / "run")
+    assert finish(golden.profile, root, golden.jobs, Outcomes(), {}, time.perf_counter(), _prov("a"),
+                  "hub:nyu-mll/glue", False) == 1
+    assert load_claims(root).data_notes == ()
+    assert read_json(root / CLAIMS_FILE)["data_notes"] == []

@@ -136,9 +136,22 @@ def test_analysis_cost_is_the_documented_forward_count() -> None:
         + 3 * (ls.group_curvature_iters + 1 + ls.group_trace_samples)
     forwards = points * (ls.eval_train_size + ls.eval_dev_size) + products * ls.hessian_examples * HVP_FORWARDS \
         + (SHARPNESS_STEPS + ls.adaptive_sharpness_steps + 1) * ls.hessian_examples * 3
-    assert analysis_cost(prof) == pytest.approx(forwards / (3.0 * prof.pretrained.batch_size), rel=1e-12)
+    # science v3 (issue 36): scaled λ_max at θ1 and at the learned level; widths by bisection along the random
+    # directions at both points and the 3 depth groups at θ1, both sides, ladder + halvings each; the layer swap of
+    # the 3 groups (θ1 and swapped) on the dev subset, with the partner run only
+    v3_common = 2 * ls.hessian_max_iter * ls.hessian_examples * HVP_FORWARDS \
+        + (2 * ls.random_directions + 3) * 2 * (ls.width_ladder + ls.width_bisection_steps) * ls.eval_train_size
+    v3_swap = 3 * 2 * ls.eval_dev_size
+    assert (ls.width_ladder, ls.width_bisection_steps) == (8, 8) and v3_common > 0
+    unit = 3.0 * prof.pretrained.batch_size
+    assert analysis_cost(prof, science_v3=False) == pytest.approx(forwards / unit, rel=1e-12)
+    assert analysis_cost(prof) == pytest.approx((forwards + v3_common + v3_swap) / unit, rel=1e-12)
     no_surface = forwards - ls.surface_points ** 2 * (ls.eval_train_size + ls.eval_dev_size)
-    assert analysis_cost(prof, with_surface=False) == pytest.approx(no_surface / (3.0 * prof.pretrained.batch_size))
+    assert analysis_cost(prof, with_surface=False, science_v3=False) == pytest.approx(no_surface / unit)
+    assert analysis_cost(prof, with_surface=False) == pytest.approx((no_surface + v3_common) / unit, rel=1e-12)
+    fewer = dataclasses.replace(prof, landscape=dataclasses.replace(ls, width_ladder=3, width_bisection_steps=2))
+    assert analysis_cost(prof) - analysis_cost(fewer) == pytest.approx(
+        (2 * ls.random_directions + 3) * 2 * (16 - 5) * ls.eval_train_size / unit, rel=1e-12)
     off = dataclasses.replace(prof, landscape=dataclasses.replace(ls, density_probes=0, group_curvature_iters=0,
                                                                    adaptive_sharpness_steps=0))
     saved = (ls.density_probes * ls.density_steps + 3 * (ls.group_curvature_iters + 1 + ls.group_trace_samples)) \

@@ -12,12 +12,15 @@ Typical use::
 
 from repro.data.sources import (
     DATA_DIR_ENV,
+    MNLI_MISMATCHED_TRAIN_NOTE,
     SplitSource,
+    data_notes,
     describe_source,
     features_for,
     load_split,
     locate_split,
     resolve_data_dir,
+    source_notes,
 )
 from repro.data.tasks import TASKS, TaskSpec, TsvLayout, get_task
 from repro.data.tokenize import (
@@ -32,11 +35,13 @@ from repro.data.tokenize import (
 __all__ = [
     "CACHE_DIR_ENV",
     "DATA_DIR_ENV",
+    "MNLI_MISMATCHED_TRAIN_NOTE",
     "TASKS",
     "SplitSource",
     "TaskSpec",
     "TokenizedSplit",
     "TsvLayout",
+    "data_notes",
     "describe_source",
     "features_for",
     "get_task",
@@ -45,6 +50,7 @@ __all__ = [
     "prepare_split",
     "resolve_cache_dir",
     "resolve_data_dir",
+    "source_notes",
     "subset_indices",
     "tokenizer_fingerprint",
 ]

@@ -17,6 +17,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -61,6 +63,50 @@ def describe_source(data_dir: str | os.PathLike[str] | None = None, task: str | 
         return f"local:{local.resolve()}"
     hub_path = get_task(task).hub_path if task is not None else "nyu-mll/glue"
     return f"hub:{hub_path}"
+
+
+PROVENANCE_FILE = "PROVENANCE.md"
+MNLI_MISMATCHED_TRAIN_NOTE = (
+    "MNLI: the 1,000 training pairs of this local excerpt come from the MNLI mismatched dev set (PROVENANCE.md), "
+    "not the MNLI training set; treat MNLI results as small-data results."
+)
+# how close (in characters, whitespace collapsed) "mismatched dev set" must stand to "mnli/train" in PROVENANCE.md
+_NEAR = 200
+
+
+def _mnli_train_is_mismatched_dev(local: Path) -> bool:
+    """Does the local copy's PROVENANCE.md say its ``mnli/train`` split comes from the mismatched dev set?"""
+    try:
+        text = (local / PROVENANCE_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    flat = " ".join(text.lower().split())
+    return any("mismatched dev set" in flat[max(0, m.start() - _NEAR):m.end() + _NEAR]
+               for m in re.finditer(re.escape("mnli/train"), flat))
+
+
+def data_notes(task: str | TaskSpec, data_dir: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """What a reader of results on ``task`` from this data source must be told (empty for most).
+
+    The source is chosen as :func:`load_split` chooses it (argument, else ``REPRO_DATA_DIR``, else the hub). Today
+    one note exists: MNLI read from a local copy whose ``PROVENANCE.md`` says its ``mnli/train`` comes from the
+    mismatched dev set (the shared excerpt: 1,000 pairs, not MNLI's training set). The hub has no notes.
+    """
+    spec = get_task(task)
+    local = resolve_data_dir(data_dir)
+    if local is None or spec.name != "mnli":
+        return ()
+    return (MNLI_MISMATCHED_TRAIN_NOTE,) if _mnli_train_is_mismatched_dev(local) else ()
+
+
+def source_notes(tasks: Sequence[str | TaskSpec], source: str) -> tuple[str, ...]:
+    """:func:`data_notes` of every task for a recorded source string (:func:`describe_source`: ``local:PATH`` or
+    ``hub:...``), each note once: a run's notes where only its source string is known (a merge of shards). A hub
+    source has none; neither has a local directory that is not there any more."""
+    if not source.startswith("local:") or not source[len("local:"):]:
+        return ()
+    local = Path(source[len("local:"):])
+    return tuple(dict.fromkeys(n for t in tasks for n in data_notes(t, local)))
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,57 @@ def rollback_loss(model: nn.Module, theta0: ParamVector, theta1: ParamVector, gr
     with temporarily_set(model, mixed, []):
         rb = evaluate(model, batches, loss_fn)
     return RollbackResult(group, at1.loss, rb.loss, at1.accuracy, rb.accuracy)
+
+
+@dataclass(frozen=True)
+class LayerSwapResult:
+    """Loss and accuracy at θ1 and at θ1 with one group's parameters replaced by another run's (claims §7
+    ``layer_swap_cost``: the partner task's fine-tuned θ1′)."""
+
+    group: str
+    loss_theta1: float
+    loss_swapped: float
+    acc_theta1: float
+    acc_swapped: float
+
+    @property
+    def loss_increase(self) -> float:
+        return self.loss_swapped - self.loss_theta1
+
+
+def swap_group(theta1: ParamVector, other: ParamVector, group_names: Sequence[str]) -> ParamVector:
+    """θ1 with the parameters ``group_names`` taken from ``other`` (the same tensors of θ1 elsewhere, no copy).
+
+    ``other`` may have a different head (another task's label count): only the group's names are read from it, and
+    each must exist there with θ1's shape -- a swap of tensors of another shape is refused rather than broadcast."""
+    keep = set(group_names)
+    unknown = keep - set(theta1.names)
+    if unknown:
+        raise KeyError(f"unknown parameter name(s) in the group: {sorted(unknown)[:5]}")
+    src = other.as_dict()
+    out = []
+    for n, t in zip(theta1.names, theta1.tensors):
+        if n not in keep:
+            out.append(t)
+            continue
+        if n not in src:
+            raise KeyError(f"{n} is not a parameter of the other run")
+        if src[n].shape != t.shape:
+            raise ValueError(f"{n}: shape {tuple(src[n].shape)} in the other run, {tuple(t.shape)} here")
+        out.append(src[n].to(device=t.device, dtype=t.dtype))
+    return ParamVector(theta1.names, tuple(out))
+
+
+def layer_swap_loss(model: nn.Module, theta1: ParamVector, other: ParamVector, group_names: Sequence[str],
+                    batches: Sequence[Batch], *, group: str = "",
+                    loss_fn: LossFn = classification_loss) -> LayerSwapResult:
+    """Loss at θ1 and at θ1 with the group replaced by ``other``'s (:func:`swap_group`) on ``batches``; the model is
+    restored afterwards. Why: rollback to θ0 (:func:`rollback_loss`) asks whether a group's *change* mattered; the
+    swap asks whether a group fine-tuned on another task serves this one (paper §7's transferability, registered as
+    REGISTRATION_V3 §6)."""
+    swapped = swap_group(theta1, other, group_names)
+    with temporarily_set(model, theta1, []):
+        at1 = evaluate(model, batches, loss_fn)
+    with temporarily_set(model, swapped, []):
+        sw = evaluate(model, batches, loss_fn)
+    return LayerSwapResult(group, at1.loss, sw.loss, at1.accuracy, sw.accuracy)

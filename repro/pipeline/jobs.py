@@ -71,9 +71,22 @@ def train_cost(cfg: TrainConfig) -> float:
     return float(math.ceil(n / cfg.hyper.batch_size) * cfg.hyper.epochs)
 
 
-def analysis_cost(profile: Profile, with_surface: bool = True) -> float:
+# Science v3's widths by bisection (claims.analysis): along each random direction around θ1 and around the
+# learned-level point, and along each of the three depth groups' filter-normalised δ1 around θ1.
+V3_WIDTHS_PER_RANDOM_DIRECTION = 2
+V3_LAYER_GROUPS = 3
+
+
+def analysis_cost(profile: Profile, with_surface: bool = True, *, science_v3: bool = True) -> float:
     """Forward passes of one analysis (grids on the evaluation subsets, Hessian and sharpness on its batch), in
-    step-equivalents of the profile's pretrained arm."""
+    step-equivalents of the profile's pretrained arm.
+
+    ``science_v3`` (issue 36; False: the analysis as it was before version 4, for timings measured then) adds:
+    scaled λ_max at θ1 and at the learned-level point (``hessian_max_iter`` products each); widths by bisection --
+    2 per random direction (θ1 and the learned-level point) plus the 3 depth groups', each at most 2 sides ×
+    (``width_ladder`` + ``width_bisection_steps``) losses on the training subset (the bound: a side stops at its
+    first crossing); with the partner run (``with_surface``), the layer swap of the 3 depth groups, 2 losses each
+    (θ1 and swapped) on the dev subset."""
     ls = profile.landscape
     points = (ls.curve_points + (ls.surface_points ** 2 if with_surface else 0)
               + ls.random_directions * ls.random_width_points + 3 * ls.layer_surface_points)
@@ -89,6 +102,12 @@ def analysis_cost(profile: Profile, with_surface: bool = True) -> float:
     forwards += products * ls.hessian_examples * HVP_FORWARDS
     if ls.adaptive_sharpness_steps > 0:
         forwards += (ls.adaptive_sharpness_steps + 1) * ls.hessian_examples * 3
+    if science_v3:
+        forwards += 2 * ls.hessian_max_iter * ls.hessian_examples * HVP_FORWARDS
+        widths = V3_WIDTHS_PER_RANDOM_DIRECTION * ls.random_directions + V3_LAYER_GROUPS
+        forwards += widths * 2 * (ls.width_ladder + ls.width_bisection_steps) * ls.eval_train_size
+        if with_surface:
+            forwards += V3_LAYER_GROUPS * 2 * ls.eval_dev_size
     return forwards / (3.0 * profile.pretrained.batch_size)
 
 

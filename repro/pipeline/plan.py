@@ -177,7 +177,8 @@ def collect_evidence(jobs: Sequence[AnalysisJob], out: Path, failures: Outcomes,
             setting=job.setting, task=job.task, init=job.init, seed=job.seed, run_dir=str(run_dir),
             status=metrics.status, metrics=metrics, analysis=analysis, overfit=overfit,
             overfit_run_dir=str(over_dir) if overfit is not None else None, analysis_error=analysis_error,
-            overfit_error=overfit_error,
+            overfit_error=overfit_error, learning_rate=job.run.hyper.learning_rate,
+            overfit_learning_rate=job.overfit.hyper.learning_rate,
         ))
     return tuple(evidence)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from repro import provenance
 from repro.config import Profile, first_seeds
-from repro.data import describe_source
+from repro.data import data_notes, describe_source, source_notes
 from repro.errors import ReproError
 from repro.results import CLAIMS_FILE, ClaimResult, ClaimsReport, RunSummary, Stat
 from repro.storage import config_hash, from_json_dict, read_json, write_json
@@ -54,6 +54,7 @@ def claims_dir(profile: Profile, out: Path) -> Path:
 
 def _summaries(plan: PlanResult, root: Path) -> tuple[RunSummary, ...]:
     from claims.analysis import analysis_path
+    from claims.preconditions import convergence_reason
 
     def rel(p: str | Path) -> str:
         return str(Path(p).relative_to(root))
@@ -67,9 +68,18 @@ def _summaries(plan: PlanResult, root: Path) -> tuple[RunSummary, ...]:
             dev_accuracy=e.metrics.evals[-1].dev_accuracy if e.metrics.evals else float("nan"),
             total_steps=e.metrics.total_steps, wall_seconds=e.metrics.wall_seconds,
             overfit_run_dir=rel(e.overfit_run_dir) if e.overfit_run_dir else None, error=e.error,
+            **_convergence(e, convergence_reason),
         )
         for e in plan.evidence
     )
+
+
+def _convergence(e, reason) -> dict:  # noqa: ANN001
+    """RunSummary's convergence fields: None for a run that did not complete (nothing to judge)."""
+    if e.status != "complete":
+        return {"converged": None, "convergence": ""}
+    why = reason(e)
+    return {"converged": why is None, "convergence": why or ""}
 
 
 def _unique_runs(plan: PlanResult) -> dict[str, float]:
@@ -121,6 +131,8 @@ def run_claims(
             what = f", shard {shard[0]}/{shard[1]}" if shard else ""
             what += f", {group.world} workers" if group.distributed else ""
             print(f"claims run directory: {root} (profile {profile.name}{what})", flush=True)
+            for note in dict.fromkeys(n for t in profile.tasks for n in data_notes(t, data_dir)):
+                print(f"data note: {note}", flush=True)
         t0 = time.perf_counter()
         device = group.device(device)
         jobs, failures, t_train, t_an = execute(profile, root, data_dir=data_dir, device=device,
@@ -147,8 +159,12 @@ def run_claims(
 
 def finish(profile: Profile, root: Path, jobs: Sequence[AnalysisJob], failures: Outcomes,
            durations: dict[str, float], t0: float, prov: provenance.Provenance, source: str,
-           write_html: bool) -> int:
-    """Evaluate the claims on the evidence under ``root``, write claims.json and the report, print the summary."""
+           write_html: bool, notes: Sequence[str] = ()) -> int:
+    """Evaluate the claims on the evidence under ``root``, write claims.json and the report, print the summary.
+
+    ``notes``: data notes recorded where the data was read (a shard's manifest), joined with those of ``source``
+    (repro.data.data_notes) into ``ClaimsReport.data_notes``, which the summary and the report show."""
+    notes = tuple(dict.fromkeys([*notes, *source_notes(profile.tasks, source)]))
     evidence = collect_evidence(jobs, root, failures)
     plan = PlanResult(pairs_of(profile, evidence), evidence, durations.get("train_seconds", 0.0),
                       durations.get("analysis_seconds", 0.0), failures)
@@ -170,6 +186,7 @@ def finish(profile: Profile, root: Path, jobs: Sequence[AnalysisJob], failures: 
                 "training_compute_seconds": sum(_unique_runs(plan).values()),
             },
             learned_fraction_of_chance=LEARNED_FRACTION_OF_CHANCE,
+            data_notes=notes,
         )
 
     report = report_of(durations)
@@ -223,7 +240,11 @@ def merge_shards(dirs: Sequence[Path], out: Path, *, write_html: bool = True) ->
     failures = Outcomes.union([Outcomes(m.train_failures, m.analysis_failures) for m in manifests])
     # summed over shards: compute time, not wall time (shards may have run at the same time)
     durations = {k: sum(m.durations.get(k, 0.0) for m in manifests) for k in ("train_seconds", "analysis_seconds")}
-    return finish(profile, root, jobs, failures, durations, t0, first.provenance, first.data_source, write_html)
+    notes = tuple(dict.fromkeys(n for m in manifests for n in m.data_notes))
+    for note in notes:
+        print(f"data note: {note}", flush=True)
+    return finish(profile, root, jobs, failures, durations, t0, first.provenance, first.data_source, write_html,
+                  notes)
 
 
 # -- terminal summary ------------------------------------------------------------------------------------------------
@@ -255,7 +276,7 @@ def format_table(report: ClaimsReport) -> str:
 def format_summary(report: ClaimsReport) -> str:
     """The verdict table, each claim's primary comparisons per setting, the pairs left out and why, and the runs
     whose training or analysis failed."""
-    lines = [format_table(report), ""]
+    lines = [format_table(report), *(f"data note: {n}" for n in report.data_notes), ""]
     shown: dict[tuple[str, ...], str] = {}
     for c in report.claims:
         lines.append(f"{c.id}: {c.verdict}")

@@ -122,7 +122,8 @@ def _measured_standard() -> Profile:
 def seconds_model(profile: Profile, timings: GpuTimings) -> tuple[dict[str, float], dict[str, float]]:
     """Expected GPU seconds per training job (by run key) and per analysis job (by label) of ``profile``."""
     train, analyses = plan_jobs(profile, _PLAN_SOURCE)
-    per_analysis = timings.analysis_seconds / analysis_cost(_measured_standard())
+    # the recorded seconds predate science v3's instruments too (issue 36): those count on top, like issue 19's
+    per_analysis = timings.analysis_seconds / analysis_cost(_measured_standard(), science_v3=False)
     return ({j.key: train_cost(j.config) / timings.train_steps_per_second for j in train},
             {job_label(j): j.cost * per_analysis for j in analyses})
 

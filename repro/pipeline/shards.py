@@ -18,6 +18,7 @@ from typing import Any
 
 from repro import provenance
 from repro.config import Profile
+from repro.data import source_notes
 from repro.errors import ReproError
 from repro.storage import write_json
 
@@ -49,6 +50,9 @@ class ShardManifest:
     # the digest of the frozen shard plan whose shard this is (repro.pipeline.shardplan); "" for the round-robin
     # split of `--shard I/N` without a plan file
     plan: str = ""
+    # what a reader must know about the data this shard read (repro.data.data_notes), found where the data was:
+    # the merge may run where the shard's data directory is not
+    data_notes: tuple[str, ...] = ()
 
 
 def shard_dir(root: Path, shard: tuple[int, int]) -> Path:
@@ -89,7 +93,8 @@ def write_shard(root: Path, shard: tuple[int, int], profile: Profile, source: st
     for rel in _small_files(jobs):
         _copy_small(root, target, rel)
     manifest = ShardManifest(shard[0], shard[1], profile.to_json(), source, prov, tuple(j.key for j in jobs),
-                             dict(failures.train), dict(failures.analysis), durations, science_revision(), plan)
+                             dict(failures.train), dict(failures.analysis), durations, science_revision(), plan,
+                             source_notes(profile.tasks, source))
     write_json(target / MANIFEST_FILE, manifest)
     return target
 

@@ -1,5 +1,6 @@
 """The effect-size figure of a claim: for each primary comparison, the paired effect of every seed (one dot per
-pair), their mean and 95% interval, per setting and task, with the minimum effect fixed before the runs as a line.
+pair), their mean and 95% interval, per setting and task, with the minimum effect (the project's registered choice)
+as a line.
 
 Why this figure first: a verdict is this picture (interval above 0 and mean past the threshold, or the threshold
 excluded); a reader sees at once whether the effects are near the line or far from it, and how many pairs there

@@ -221,8 +221,8 @@ class FigureRenderer:
                 "effect_sizes", "all", None, "Paired effects",
                 "Paired effect of every seed (dots; hollow = a censored bound) for each primary comparison, per "
                 "task and setting: diamond = mean, bar = 95% Student-t interval, dashed line = the minimum effect "
-                "fixed before the runs, grey line = 0. Reproduced needs the bar above 0 and the diamond past the "
-                "dashed line; an interval that excludes the dashed line is not reproduced.", fig)
+                "(the project's registered choice), grey line = 0. Reproduced needs the bar above 0 and the diamond "
+                "past the dashed line; an interval that excludes the dashed line is not reproduced.", fig)
         return self._cache[key]
 
     def place(self, rendered: RenderedFigure, figure_id: str) -> str | None:

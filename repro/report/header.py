@@ -1,6 +1,7 @@
-"""The first screen of a report: banners (superseded run, smoke run, old schema), what was run (model, data,
-hardware, profile, revision), the verdict counts, the verdict grid (claims × settings × tasks, each cell coloured
-with the number that decided it), one finding per claim, and the excluded pairs with their commonest reason.
+"""The first screen of a report: banners (superseded run, smoke run, data notes, old schema), what was run
+(model, data, hardware, profile, revision), the verdict counts, the verdict grid (claims × settings × tasks, each
+cell coloured with the number that decided it), one finding per claim, and the excluded pairs with their
+commonest reason.
 
 Why one screen: a reader should learn what was tested and what came out without scrolling; everything below it
 (statistics, figures, provenance) is the evidence for these lines. Read from ``claims.json`` only.
@@ -45,6 +46,10 @@ def banners(data: ReportData, note: str, schema_line: str) -> list[Safe]:
         out.append(el("div", el("strong", "Pipeline check. "), "This smoke run checks the pipeline, not the "
                       "science: too few steps for the arms to learn, so its verdicts say nothing about the paper.",
                       class_="banner smoke", role="note"))
+    # what a reader must know about the data behind these verdicts (repro.data.data_notes, e.g. the local MNLI
+    # excerpt's training pairs come from the mismatched dev set), recorded in claims.json by the run
+    for text in getattr(data.claims, "data_notes", ()):
+        out.append(el("div", el("strong", "Data. "), text, class_="banner data", role="note"))
     if schema_line:
         out.append(el("div", schema_line, class_="banner schema", role="note"))
     return out
@@ -102,7 +107,8 @@ def verdict_grid(data: ReportData) -> Safe:
         rows.append(el("tr", el("th", el("a", f"{c.section} {readable(c.id)}", href=f"#claim-{slug(c.id)}"),
                                 scope="row"), tds, el("td", badge(c.verdict), class_=f"cell v-{c.verdict}")))
     caption = ("Verdicts by claim, task and setting. Each cell: the primary comparison that decided it, its mean "
-               "paired effect [95% interval] and the minimum effect fixed before the runs")
+               "paired effect [95% interval] and its minimum effect (the project's registered choice; when each "
+               "was registered is under its claim)")
     return el("div", el("table", el("caption", caption), head, el("tbody", rows), class_="grid", id="verdict-grid"),
               class_="scroll grid-box")
 

@@ -272,8 +272,12 @@ def claim_section(data: ReportData, claim: Any, renderer: FigureRenderer, first:
     if claim.id in CLAIM_NOTES:
         parts.append(el("p", el("strong", "Note: "), CLAIM_NOTES[claim.id], class_="muted note"))
     if claim.thresholds:
-        parts.append(el("p", "Thresholds fixed before the runs (min effect): ",
-                        ", ".join(f"{readable(k)} {fmt_signed(v)}" for k, v in claim.thresholds.items()),
+        # each minimum effect is the project's registered choice (the paper gives none); when it was registered,
+        # relative to the runs whose results had been seen, is each comparison's `registered` (claims.base)
+        when = {c.name: c.registered for s in claim.settings for c in s.comparisons if getattr(c, "registered", "")}
+        parts.append(el("p", "Minimum effects, each the project's registered choice: ",
+                        "; ".join(f"{readable(k)} {fmt_signed(v)}" + (f" (registered {when[k]})" if k in when else "")
+                                  for k, v in claim.thresholds.items()),
                         class_="muted"))
     shown: dict[tuple[str, ...], str] = {}
     if effect is not None:

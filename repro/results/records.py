@@ -19,7 +19,7 @@ from repro.storage import from_json_dict, read_json
 CLAIMS_FILE = "claims.json"
 # The version of claims.json's layout. Bump it whenever a field is added, removed or changes meaning, and regenerate
 # repro/results/claims.schema.json (``python -m repro.results.schema``). 0 = a file written before versioning.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: science v3 (issue 36) -- Stat's directional summaries, RunSummary.converged, data_notes
 UNVERSIONED = 0
 
 _log = logging.getLogger(__name__)
@@ -39,6 +39,14 @@ class Stat:
     effects: tuple[float, ...] = ()
     bounds: int = 0  # how many of the effects are censored bounds, not measured values (claims.effects.Bound)
     note: str = ""  # why there is no interval, when that is not just "fewer than 2 pairs"
+    # Science v3 (claims/REGISTRATION_V3.md §1): each pair's effect is an interval [lo, hi]; "reproduced" is judged
+    # on the lo values, "not reproduced" on the hi values. ``lower``/``upper`` summarise them (n, mean, 95% t
+    # interval); ``blocked_*`` count the pairs whose end in that direction is infinite (that direction is then
+    # unreachable). For measured effects only, lo = hi = the effect and both equal the main summary.
+    lower: tuple[int, float, float, float] = (0, float("nan"), float("nan"), float("nan"))
+    upper: tuple[int, float, float, float] = (0, float("nan"), float("nan"), float("nan"))
+    blocked_lower: int = 0
+    blocked_upper: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class ComparisonResult:
     excluded: tuple[str, ...]  # pairs left out, with the reason
     registered: str = ""  # when the measure and its threshold were fixed (commit, date, what had been seen)
     scope: tuple[str, ...] = ()  # the tasks it was evaluated on, when the profile restricts it (else all)
+    controls: str = ""  # which bias of the measure it controls and which it leaves (claims/REGISTRATION_V3.md §5)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,10 @@ class RunSummary:
     wall_seconds: float
     overfit_run_dir: str | None
     error: str = ""  # what failed for this run (training, analysis, extended training); retried on the next run
+    # the v3 convergence rule (claims.preconditions.convergence_reason): None where it could not be evaluated
+    # (a run that failed, or a claims.json written before schema 2)
+    converged: bool | None = None
+    convergence: str = ""  # why it did not converge ('' when it did)
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,9 @@ class ClaimsReport:
     runs: tuple[RunSummary, ...]
     durations: dict[str, float]
     learned_fraction_of_chance: float
+    # what a reader must know about the data behind these verdicts (e.g. the local MNLI excerpt's training pairs
+    # come from the mismatched dev set; repro.data), shown on the report's first screen
+    data_notes: tuple[str, ...] = ()
     # the layout version this file was written with; a writer always writes the current one (the default), a file
     # without the key was written before versioning and loads as UNVERSIONED
     schema_version: int = SCHEMA_VERSION

@@ -36,7 +36,8 @@ DESCRIPTIONS: dict[str, str] = {
                               "training_compute_seconds is the recorded training time of every run the claims use)",
     "ClaimResult.verdict": "reproduced / not_reproduced / inconclusive over every setting and task",
     "ClaimResult.reason": "why the verdict, in words",
-    "ComparisonResult.min_effect": "the minimum mean paired effect fixed before the runs",
+    "ComparisonResult.min_effect": "the minimum mean paired effect: the project's registered choice "
+                                   "(registered says when)",
     "ComparisonResult.overall": "pooled over all pairs (descriptive); its verdict follows the per-task rule",
     "ComparisonResult.excluded": "pairs left out, each with its reason",
     "Stat.mean": "mean paired effect (pretrained vs scratch, one pair per seed)",
