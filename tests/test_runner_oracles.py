@@ -699,6 +699,10 @@ def test_format_stat_signs_every_number_and_says_why_an_interval_is_missing() ->
     assert format_stat(st(3, inf, -0.5, 0.25), -inf) == (
         "not_reproduced: n=3, mean n/a, 95% CI [-0.5, +0.25], needs ≥ n/a")
     assert format_stat(st(0, nan, nan, nan), 0.05) == "not_reproduced: no valid pair"
+    blocked = Stat(n=3, mean=0.1, sd=0.01, ci_low=0.08, ci_high=0.13, positive=3, verdict="inconclusive",
+                   note="3 pair(s) bounded only from below: not reproduced unreachable")
+    assert format_stat(blocked, 0.223) == ("inconclusive: n=3, mean +0.1, 95% CI [+0.08, +0.13], needs ≥ +0.223 "
+                                           "(3 pair(s) bounded only from below: not reproduced unreachable)")
 
 
 # -- data notes --------------------------------------------------------------------------------------------------

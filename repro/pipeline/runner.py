@@ -260,7 +260,9 @@ def format_stat(st: Stat, min_effect: float) -> str:
         ci = "95% CI n/a (fewer than 2 valid pairs)"
     else:
         ci = f"95% CI [{_signed(st.ci_low)}, {_signed(st.ci_high)}]"
-    return f"{st.verdict}: n={st.n}, mean {_signed(st.mean)}, {ci}, needs ≥ {_signed(min_effect)}"
+    # the note says what the interval cannot (a blocked direction of censored pairs, a saturated or rounded spread)
+    return (f"{st.verdict}: n={st.n}, mean {_signed(st.mean)}, {ci}, needs ≥ {_signed(min_effect)}"
+            + (f" ({st.note})" if st.note else ""))
 
 
 def format_table(report: ClaimsReport) -> str:
