@@ -120,7 +120,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
         from repro.pipeline.runner import merge_shards
 
         return merge_shards([Path(d) for d in args.merge], Path(args.out))
-    from repro.pipeline.distributed import launch, launched_by_torchrun
+    from repro.pipeline.distributed import launched_by_torchrun
+    from repro.pipeline.launcher import launch
     from repro.pipeline.jobs import parse_shard
     from repro.pipeline.runner import run_claims
 
@@ -139,10 +140,17 @@ def cmd_claims(args: argparse.Namespace) -> int:
     prof = _profile(args)
     kwargs = {"out": Path(args.out), "data_dir": _data_dir(args), "device": args.device, "tasks": args.tasks,
               "seeds": args.seeds, "progress": not args.no_progress, "shard": shard, "shard_plan": shard_plan}
+    from repro.pipeline.threads import apply_threads, resolve_threads
+
     if args.workers > 1:
         if launched_by_torchrun():
             raise ReproError("--workers starts its own process group; under torchrun use --nproc-per-node instead")
-        return launch(args.workers, {"profile": prof, **kwargs})
+        threads, why = resolve_threads(args.workers, args.threads)  # refuses to oversubscribe the cores
+        print(f"{args.workers} workers x {threads} torch threads ({why})", flush=True)
+        return launch(args.workers, {"profile": prof, **kwargs}, threads=threads)
+    if args.threads is not None:  # one process, or each of torchrun's processes on this node
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if launched_by_torchrun() else 1
+        apply_threads(resolve_threads(local, args.threads)[0])
     code = run_claims(prof, **kwargs)
     if launched_by_torchrun() and code == 1:
         # torchrun reports any non-zero exit as a crashed worker; "not all reproduced" is a result, in claims.json
@@ -192,26 +200,55 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise ReproError(f"--threads {args.threads}: must be a positive integer (or omit it for torch's default)")
-    from repro.bench import run_curvature_bench, run_grid_bench
+    train_only = [f"--{k.replace('_', '-').removeprefix('bench-')}"
+                  for k in ("steps", "warmup") if getattr(args, k) is not None]
+    if args.which != "train" and train_only:
+        raise ReproError(f"{', '.join(train_only)}: only for `repro bench train`")
+    if args.which == "grid" and (args.bench_profile is not None or args.data_dir is not None):
+        raise ReproError("--profile, --data-dir: only for `repro bench train` and `repro bench curvature`")
     from repro.bench.common import describe_bench, pick_device
     from repro.models import resolve_spec
 
-    resolve_spec(args.model)
+    model = args.model or ("minilm-l6" if args.which == "train" else "tiny-minilm")
+    resolve_spec(model)
     device = pick_device(args.device)
     # user results go under --out; the tracked bench/results/*.json change only when asked for with --results
     folder = Path(args.results) if args.results else Path(args.out)
     out = folder / f"{args.which}-{device.type}.json"
-    fn = run_grid_bench if args.which == "grid" else run_curvature_bench
-    result = fn(out, model_name=args.model, device=device, threads=args.threads)
-    for line in describe_bench(result):
+    if args.which == "train":
+        from repro.bench.train import describe_train, run_train_bench
+        from repro.config import get_profile
+
+        profile = args.bench_profile or "standard"
+        get_profile(profile)
+        steps, warmup = args.steps if args.steps is not None else 10, args.warmup if args.warmup is not None else 2
+        if steps < 1 or warmup < 0:
+            raise ReproError(f"--steps {steps} / --warmup {warmup}: need at least 1 timed step and 0 or more "
+                             "warm-up steps")
+        result = run_train_bench(out, model_name=model, profile=profile,
+                                 data_dir=_data_dir(args), device=device, steps=steps, warmup=warmup,
+                                 threads=args.threads)
+        describe = describe_train
+    else:
+        from repro.bench import run_curvature_bench, run_grid_bench
+
+        if args.which == "grid":
+            result = run_grid_bench(out, model_name=model, device=device, threads=args.threads)
+        else:  # on the verdict runs' batches: the profile's Hessian batches of real SST-2 examples
+            result = run_curvature_bench(out, model_name=model, device=device, threads=args.threads,
+                                         profile=args.bench_profile or "standard", data_dir=_data_dir(args))
+        describe = describe_bench
+    for line in describe(result):
         print(line)
     print(f"benchmark results: {out}")
     return 0
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
+    import json
+
     from repro.config import PROFILES
-    from repro.storage import dumps
+    from repro.storage import to_json_dict
 
     words = list(args.words)
     if words[:1] == ["check"]:
@@ -226,7 +263,9 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         raise ReproError(f"`repro profiles` takes one profile name, got {' '.join(words)}; e.g. "
                          "`repro profiles show cpu`")
     if words:
-        print(dumps(PROFILES.get(words[0])), end="")
+        # every field --set can override, those left out of the hashed JSON at their default too
+        print(json.dumps(to_json_dict(PROFILES.get(words[0]), full=True), indent=2, sort_keys=True,
+                         allow_nan=False))
     else:
         for name, prof in PROFILES.items():
             print(f"{name:10s} {prof.model:20s} {prof.description}")
@@ -293,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="run the plan's independent jobs on N processes of this machine (torch elastic, gloo); "
                         "across machines use torchrun (see README, Scaling out). Same results as 1 worker")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="torch CPU threads per worker process; workers x T must not exceed this machine's cores "
+                        "(oversubscribed threads run 5-10x slower). Default: the cores shared out among --workers "
+                        "(OMP_NUM_THREADS when set and it fits); with 1 worker, torch's own default")
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="run only shard I of N (0-based) and write a small mergeable output (metrics and "
                         "analyses, no weights) to <run dir>/shards/; combine with --merge")
@@ -323,9 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="performance benchmarks that write JSON",
-                       description="Time the grid evaluator or the Hessian eigen-solvers; print each figure with "
-                                   "what it means and write the full JSON.")
-    p.add_argument("which", choices=("grid", "curvature"), help="grid evaluation rate or Hessian eigen-solvers")
+                       description="Time the grid evaluator, the Hessian eigen-solvers or training steps; print "
+                                   "each figure with what it means and write the full JSON.")
+    p.add_argument("which", choices=("grid", "curvature", "train"),
+                   help="grid evaluation rate, Hessian eigen-solvers, or training throughput (steps/s, tokens/s, "
+                        "GFLOP/s against a matmul ceiling; random vs length-bucketed batches)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--out", default=os.path.join(os.environ.get("REPRO_OUT", DEFAULT_OUT), "bench"),
                        help="directory for the JSON (default: $REPRO_OUT/bench or ./runs/bench)")
@@ -333,8 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="publish: write the JSON to DIR instead, e.g. --results bench/results to replace the "
                             "tracked results")
     p.add_argument("--device", default=None)
-    p.add_argument("--model", default="tiny-minilm", help="model to benchmark (default tiny-minilm)")
+    p.add_argument("--model", default=None,
+                   help="model to benchmark (default tiny-minilm; train: minilm-l6)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    # not `profile`: main() fills a missing `profile` with the claims default (cpu or standard)
+    p.add_argument("--profile", dest="bench_profile", default=None,
+                   help="train: the profile whose batch size, max length and training subset are used; "
+                        "curvature: whose Hessian batches (default standard)")
+    p.add_argument("--steps", type=int, default=None, help="train: timed optimizer steps per batch order (default 10)")
+    p.add_argument("--warmup", type=int, default=None, help="train: untimed steps before them (default 2)")
+    p.add_argument("--data-dir", default=None,
+                   help="train, curvature: local GLUE copy for the SST-2 examples (default: $REPRO_DATA_DIR, else the "
+                        "hub for train, synthetic examples for curvature)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("profiles", help="list the profiles, show one as JSON, or check that it can decide",

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repro.registry import Registry
-from repro.storage import from_json_dict, to_json_dict
+from repro.storage import OMIT_AT_DEFAULT, from_json_dict, to_json_dict
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,12 @@ class TrainHyper:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
+    # Length-bucketed training batches (issue 42; the ``group_by_length`` idea): each epoch's seeded permutation is
+    # cut into mega-batches of LENGTH_GROUP_MEGA_BATCHES x batch_size examples, each sorted by length, split into
+    # batches whose order is then shuffled (repro.data.tokenize.length_grouped_chunks). Less padding, same examples
+    # per epoch. Off in every profile: switching a profile to it is a registered recipe change. Left out of the
+    # JSON -- and so of the config hash -- while False, so existing run and claims directories keep their names.
+    length_bucketed: bool = field(default=False, metadata={OMIT_AT_DEFAULT: True})
 
 
 @dataclass(frozen=True)
@@ -370,7 +376,7 @@ def apply_overrides(obj: Any, overrides: dict[str, str]) -> Any:
     comma-separated values (``tasks=sst2,rte``)."""
     import json
 
-    d = to_json_dict(obj)
+    d = to_json_dict(obj, full=True)  # every field, those left out of the JSON at their default too
     for key, raw in overrides.items():
         parts = key.split(".")
         node = d

@@ -65,13 +65,26 @@ def atomic_save(path: str | os.PathLike[str], writer: Callable[[str], None]) -> 
         raise
 
 
-def _jsonable(obj: Any) -> Any:
+# Field metadata key: a dataclass field marked ``field(default=..., metadata={OMIT_AT_DEFAULT: True})`` is left out
+# of the JSON form (and so of :func:`config_hash`) while it holds its default. A field added to a config this way
+# keeps every existing config's JSON and hash -- and so its run and claims directories -- unchanged; reading the
+# JSON back gives the default again. Only a non-default value joins the JSON and changes the hash.
+OMIT_AT_DEFAULT = "omit_at_default"
+
+
+def _omitted(f: dataclasses.Field, value: Any) -> bool:
+    return (bool(f.metadata.get(OMIT_AT_DEFAULT)) and f.default is not dataclasses.MISSING
+            and type(value) is type(f.default) and value == f.default)
+
+
+def _jsonable(obj: Any, full: bool = False) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: _jsonable(getattr(obj, f.name), full) for f in dataclasses.fields(obj)
+                if full or not _omitted(f, getattr(obj, f.name))}
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v, full) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [_jsonable(v, full) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)  # "nan", "inf", "-inf": strict JSON has no such literals
     if isinstance(obj, Path):
@@ -81,9 +94,11 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def to_json_dict(obj: Any) -> Any:
-    """Plain-JSON form of a (nested) dataclass; non-finite floats become strings."""
-    return _jsonable(obj)
+def to_json_dict(obj: Any, *, full: bool = False) -> Any:
+    """Plain-JSON form of a (nested) dataclass; non-finite floats become strings. Fields marked
+    :data:`OMIT_AT_DEFAULT` are left out while at their default, unless ``full`` (e.g. to list every field that
+    ``--set`` can override)."""
+    return _jsonable(obj, full)
 
 
 def dumps(obj: Any) -> str:

@@ -122,6 +122,8 @@ def _hyper_problems(h: Any, name: str) -> list[str]:
         v = getattr(h, field)
         if not (isinstance(v, (int, float)) and 0 <= v < 1):
             out.append(f"{name}.{field} = {v!r} must be in [0, 1)")
+    if not isinstance(getattr(h, "length_bucketed", False), bool):
+        out.append(f"{name}.length_bucketed = {h.length_bucketed!r} must be true or false")
     return out
 
 

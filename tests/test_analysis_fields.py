@@ -609,22 +609,26 @@ def test_filter_normalised_restriction_keeps_the_group_rows_at_theta1_row_norms(
     assert info.seed is None and info.rescaled_to is None and info.excluded_params == () and "θ1" in info.note
 
 
+def _sst2_pretrained(tiny_plan, tiny_glue):  # noqa: ANN001, ANN202
+    """The tiny plan's SST-2 pretrained run at θ1 with the matched-point tests' fixed subsets: (run, config, task,
+    16 training examples, 8 Hessian examples, model, parameter names, θ0 and θ1 as ParamVectors)."""
+    e = next(x for x in tiny_plan.evidence if (x.task, x.init) == ("sst2", "pretrained"))
+    run = TrainRun.load(Path(e.run_dir))
+    cfg = run.config
+    task, train, _ = load_data(cfg, tiny_glue)
+    model = _model(cfg, task.num_labels, run.theta1())
+    names = [n for n, _ in model.named_parameters()]
+    v0, v1 = (ParamVector(tuple(names), tuple(p[n] for n in names)) for p in (run.theta0(), run.theta1()))
+    return run, cfg, task, _subset(train, 16, 11, 16), _subset(train, 8, 13, 8), model, names, v0, v1
+
+
 def test_matched_curvature_is_the_first_crossing_bisected_between_its_snapshots(tiny_plan, tiny_glue) -> None:  # noqa: ANN001
     """On a real model: the first snapshot at or below the level brackets the point with the one before it;
     bisection (8 halvings of [0, 1]) keeps L(a + lo(b − a)) > level ≥ L(a + hi(b − a)) and reports t = hi, the
     loss there and λ_max (Lanczos) there. The expected t is an independent bisection on a hand-summed loss. A level
     met at the first snapshot gives t = 0 there; a level never met gives no point at all; a loss equal to the level
     counts as reached."""
-    e = next(x for x in tiny_plan.evidence if (x.task, x.init) == ("sst2", "pretrained"))
-    run = TrainRun.load(Path(e.run_dir))
-    cfg = run.config
-    task, train, _ = load_data(cfg, tiny_glue)
-    train_b = _subset(train, 16, 11, 16)
-    hess_b = _subset(train, 8, 13, 8)
-    model = _model(cfg, task.num_labels, run.theta1())
-    names = [n for n, _ in model.named_parameters()]
-    p0, p1 = run.theta0(), run.theta1()
-    v0, v1 = (ParamVector(tuple(names), tuple(p[n] for n in names)) for p in (p0, p1))
+    run, cfg, task, train_b, hess_b, model, names, v0, v1 = _sst2_pretrained(tiny_plan, tiny_glue)
 
     def L(point: ParamVector) -> float:
         _put(model, point.as_dict())
@@ -677,16 +681,7 @@ def test_matched_point_carries_its_learning_rate_norm_scaled_lambda_max_and_widt
     to the point; every matched point carries the learning rate interpolated in a made-up schedule at the
     fractional step of the point (between steps 2 and 6: not an integer) and its ‖θ‖. Without ``scale_aware`` only
     the learning rate and the norm; without a schedule no learning rate."""
-    e = next(x for x in tiny_plan.evidence if (x.task, x.init) == ("sst2", "pretrained"))
-    run = TrainRun.load(Path(e.run_dir))
-    cfg = run.config
-    task, train, _ = load_data(cfg, tiny_glue)
-    train_b = _subset(train, 16, 11, 16)
-    hess_b = _subset(train, 8, 13, 8)
-    model = _model(cfg, task.num_labels, run.theta1())
-    names = [n for n, _ in model.named_parameters()]
-    p0, p1 = run.theta0(), run.theta1()
-    v0, v1 = (ParamVector(tuple(names), tuple(p[n] for n in names)) for p in (p0, p1))
+    run, cfg, task, train_b, hess_b, model, names, v0, v1 = _sst2_pretrained(tiny_plan, tiny_glue)
     (LA, A), (LB, B) = sorted(((_loss_acc_at(model, v0.as_dict(), train_b), v0),
                                (_loss_acc_at(model, v1.as_dict(), train_b), v1)), key=lambda x: -x[0])
     level = 0.5 * (LA + LB)

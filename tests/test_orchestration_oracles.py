@@ -26,9 +26,11 @@ import torch
 import torch.distributed as dist
 from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
 
-import repro.pipeline.distributed as distributed
+import repro.pipeline.launcher as launcher
 import repro.pipeline.progress as progress
-from repro.pipeline.distributed import SINGLE, Workers, join_group, launch, launched_by_torchrun
+import repro.pipeline.threads as pipeline_threads
+from repro.pipeline.distributed import SINGLE, Workers, join_group, launched_by_torchrun
+from repro.pipeline.launcher import launch
 from repro.pipeline.jobs import needed_training, parse_shard, plan_jobs, run_key
 from repro.pipeline.plan import Outcomes, collect_evidence, describe_error
 from repro.pipeline.progress import CostProgress, _hms
@@ -198,7 +200,9 @@ def test_launch_starts_a_one_node_standalone_group_and_returns_rank_zeros_status
     assert cfg.start_method == "spawn"  # fork would copy a process that may already hold threads and CUDA
     assert isinstance(cfg.run_id, str) and cfg.run_id and isinstance(cfg2.run_id, str)
     assert cfg.run_id != cfg2.run_id
-    assert entry is distributed._worker and args == (kwargs,)
+    # each process sets its threads (the cores shared out, at least one) before the run_claims call
+    assert entry is launcher.worker_entry
+    assert args == (pipeline_threads.resolve_threads(3, None, strict=False)[0], kwargs)
 
 
 def test_each_launched_worker_runs_the_same_claims_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,7 +213,9 @@ def test_each_launched_worker_runs_the_same_claims_call(monkeypatch: pytest.Monk
         return 5
 
     monkeypatch.setattr("repro.pipeline.runner.run_claims", run_claims)
-    assert distributed._worker({"profile": "smoke", "workers": None}) == 5
+    monkeypatch.setattr("torch.set_num_threads", lambda n: None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the entry point sets it; restored after the test
+    assert launcher.worker_entry(1, {"profile": "smoke", "workers": None}) == 5
     assert seen == [{"profile": "smoke", "workers": None}]
 
 

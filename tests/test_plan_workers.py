@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from repro.pipeline.distributed import launch
+from repro.pipeline.launcher import launch
 from repro.pipeline.runner import CLAIMS_FILE, claims_dir, merge_shards, run_claims, shard_dir
 from repro.errors import ReproError
 from tests.plan_fixtures import tiny_profile

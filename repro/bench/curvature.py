@@ -10,10 +10,21 @@ bought is visible next to its time. Both reuse the gradient graph of the single 
 HVP is the same double backward in both. Every timing comes from ``repeats`` runs in rotating order (``topk_repeats`` for top-k) after
 untimed warm-up products (:mod:`repro.bench.hvp`); ratios use the best of them (other processes only add time),
 medians are recorded too. PyHessian's global-RNG start vector is seeded inside a forked RNG.
+
+``reuse`` (issue 42) measures on the verdict analysis's own Hessian batches: ``hessian_examples`` training examples
+of a profile (default ``standard``: 256 SST-2 examples, 4 length-sorted batches of 64) from the local GLUE copy
+(``data_dir``, else ``$REPRO_DATA_DIR``; synthetic examples only when there is none, marked ``"data": "synthetic"``),
+all parameters, as the analysis takes its Hessian. It records the seconds and the forward-equivalents (seconds per
+product / seconds per no-grad forward over the same batches) of one exact product with the first-order graphs kept
+and rebuilt, and the memory per kept batch graph. ``calibration.hvp_forward_equivalents`` (the kept-graph figure:
+what the analysis runs) is what the cost model reads from the published ``bench/results/curvature-<device>.json``
+(:func:`recorded_hvp_forwards`).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from repro.bench.common import (
+    RESULTS_DIR,
     collate,
     default_out_path,
     environment,
@@ -39,6 +51,7 @@ from repro.bench.hvp import (
     per_product_costs,
     pyhessian_session,
     rel_residuals,
+    reuse_costs,
     stacked_inputs,
 )
 from repro.curvature import HessianOperator, lanczos
@@ -129,11 +142,16 @@ def run_curvature_bench(
     repeats: int = 3,
     topk_repeats: int = 1,
     finite_difference: bool = True,
+    profile: str | None = "standard",
+    task: str = "sst2",
+    data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Time and HVP counts for λ_max (k=1) and top-k (default 5) by Lanczos and by PyHessian at ``tol``; seconds
     per product; the finite-difference product's error and speed (``finite_difference=True``).
 
     Uses one batch of all examples (PyHessian's single-batch mode). ``batches`` replaces the synthetic examples.
+    ``profile`` (None: skipped): the kept-graph measurement on that profile's Hessian batches of ``task`` (see the
+    module doc; ``data_dir`` defaults to ``$REPRO_DATA_DIR``).
     Writes ``bench/results/curvature-<device>.json`` by default and returns the dict.
     """
     if repeats < 1 or topk_repeats < 1:
@@ -163,6 +181,17 @@ def _run(out_path: str | Path | None, model_name: str, device: str | torch.devic
     result["per_product"] = per_product_costs(model, batch, names, repeats=max(5, repeats), seed=seed, device=dev)
     check = HessianOperator(model, [batch], names, reuse_graph=True)
     result["num_params"] = check.size
+    if kw["profile"] is not None:
+        hess_b, source = verdict_batches(model_name, kw["profile"], kw["task"], kw["data_dir"], dev, seed)
+        reuse = reuse_costs(model, hess_b, None, repeats=max(3, repeats), seed=seed, device=dev)
+        result["reuse"] = {"profile": kw["profile"], "task": kw["task"], "data": source, **reuse}
+        result["calibration"] = {
+            "hvp_forward_equivalents": reuse["forward_equivalents_per_product"]["kept_graphs"],
+            "hvp_forward_equivalents_rebuilt": reuse["forward_equivalents_per_product"]["rebuilt_graphs"],
+            "what": "seconds per exact Hessian-vector product (graphs kept) / seconds per no-grad forward, same "
+                    "batches; read by repro.pipeline.jobs.analysis_cost",
+            "model": model_name, "profile": kw["profile"], "device": str(dev), "threads": torch.get_num_threads(),
+        }
     top_vector = None
     for label, kk in (("lambda_max", 1), (f"top{k}", k)):
         runs: dict[str, list[dict[str, Any]]] = {"eq": [], "res": [], "ph": []}
@@ -201,3 +230,56 @@ def _run(out_path: str | Path | None, model_name: str, device: str | torch.devic
             device=dev)
     write_json(Path(out_path) if out_path else default_out_path("curvature", dev), result)
     return result
+
+
+def verdict_batches(model_name: str, profile: str, task: str, data_dir: str | Path | None, device: torch.device,
+                    seed: int = 0) -> tuple[list[dict[str, Tensor]], str]:
+    """The Hessian batches the verdict analysis uses for ``profile`` (claims.analysis): the run's training split of
+    ``task`` (the profile's ``train_size`` subset and ``max_length``, tokenized for ``model_name``), its stratified
+    ``hessian_examples`` subset (seed 13), length-sorted batches of ``hessian_batch_size``; and where they came from.
+    Without a local GLUE copy (``data_dir``, else ``$REPRO_DATA_DIR``): synthetic examples of the same count and
+    batch size, lengths up to 64 tokens (``"synthetic"``)."""
+    from repro.config import get_profile
+    from repro.data import get_task, prepare_split, subset_indices
+    from repro.data.sources import resolve_data_dir
+    from repro.models import load_tokenizer
+
+    prof = get_profile(profile)  # an unknown name is an error naming the known ones
+    ls = prof.landscape
+    local = resolve_data_dir(data_dir)
+    if local is None or not Path(local).is_dir():
+        examples = synthetic_examples(ls.hessian_examples, 64, seed)
+        return to_device(collate(examples, ls.hessian_batch_size, sort_by_length=True), device), "synthetic"
+    spec = get_task(task)
+    split = prepare_split(spec, spec.train_split, load_tokenizer(model_name), tokenizer_id=model_name,
+                          max_length=prof.max_length, subset_size=prof.train_size, subset_seed=prof.data_seed,
+                          data_dir=local)
+    idx = subset_indices(len(split), min(ls.hessian_examples, len(split)), 13, labels=split.labels.cpu().numpy())
+    batches = split.select(idx).batches(ls.hessian_batch_size, sort_by_length=True)
+    return [{k: v.to(device) for k, v in b.items()} for b in batches], f"{spec.name} train, {local}"
+
+
+def recorded_hvp_forwards(device_type: str | None = None, results_dir: str | Path | None = None) -> float | None:
+    """The forward-equivalents per exact Hessian-vector product that ``repro bench curvature`` recorded for this
+    device type (``cuda`` when available, else ``cpu``) in the published results (``bench/results`` of this
+    checkout, or ``results_dir``): ``calibration.hvp_forward_equivalents`` of ``curvature-<device>.json``; None when
+    no calibration is recorded."""
+    if device_type is None:
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    folder = Path(results_dir) if results_dir is not None else Path(__file__).resolve().parents[2] / RESULTS_DIR
+    path = folder / f"curvature-{device_type}.json"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _read_calibration(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_calibration(path: str, stamp: int) -> float | None:  # stamp: the file's mtime, so a rewrite is re-read
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f).get("calibration", {}).get("hvp_forward_equivalents")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None

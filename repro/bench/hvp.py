@@ -126,7 +126,7 @@ def finite_difference_comparison(model: nn.Module, sdpa_model: nn.Module | None,
     """The finite-difference product (:class:`HessianOperator` with ``method="finite_difference"``, default step)
     against the exact one: relative error ‖Hv_fd − Hv‖/‖Hv‖ along a random unit vector and along the top
     eigenvector (where the third derivative of the gradient is largest), seconds per product for the exact product
-    with a kept graph, the exact product building its graph each time (the multi-batch mode), and the
+    with a kept graph, the exact product building its graph each time (``reuse_graph=False``), and the
     finite-difference product with eager and with SDPA attention; and λ_max by Lanczos on the FD operator (SDPA)
     against the exact λ_max, both with the eigenvalue-change rule at ``tol``."""
     sync = _sync(device)
@@ -183,4 +183,58 @@ def rel_residuals(op: HessianOperator, vals: Sequence[float], vecs: Sequence[Par
         v = v * (1.0 / v.norm())
         r = op.hvp(v).axpy_(-lam, v)
         out.append(r.norm() / abs(lam) if lam else float("inf"))
+    return out
+
+
+def _no_grad_forward(model: nn.Module, batches: Sequence[dict[str, Tensor]]) -> None:
+    from repro.landscape.evaluate import classification_loss
+
+    with torch.no_grad():
+        for b in batches:
+            classification_loss(model, b)
+
+
+def reuse_costs(model: nn.Module, batches: Sequence[dict[str, Tensor]], names: Sequence[str] | None, *,
+                repeats: int, seed: int, device: torch.device) -> dict[str, Any]:
+    """What one exact product over several batches costs with each batch's first-order graph kept between products
+    (``reuse_graph=True``) and rebuilt at every product (``reuse_graph=False``), in seconds and in
+    *forward-equivalents*: seconds per product / seconds of one no-grad forward pass over the same batches (eval mode,
+    the loss included) -- the unit of the cost model (:func:`repro.pipeline.jobs.analysis_cost`). Also the memory
+    each kept graph holds (``HessianOperator.graph_bytes``: the storages autograd saves plus the gradient,
+    parameters excluded), the first product with the graphs built, and that both give the same product.
+
+    Best (and median) of ``repeats`` after one untimed warm-up of each, interleaved: forward, rebuilt, kept, ...
+    """
+    sync = _sync(device)
+    model.eval()
+    fresh = HessianOperator(model, batches, names)
+    kept = HessianOperator(model, batches, names, reuse_graph=True)
+    v = _unit(fresh.size, seed, fresh)
+    _no_grad_forward(model, batches)
+    fresh_v = fresh.matvec(v)
+    first = seconds_of(lambda: kept.matvec(v), 1, sync)[0]
+    kept_v = kept.matvec(v)
+    times: dict[str, list[float]] = {"no_grad_forward": [], "rebuilt_graphs": [], "kept_graphs": []}
+    for _ in range(repeats):
+        times["no_grad_forward"] += seconds_of(lambda: _no_grad_forward(model, batches), 1, sync)
+        times["rebuilt_graphs"] += seconds_of(lambda: fresh.matvec(v), 1, sync)
+        times["kept_graphs"] += seconds_of(lambda: kept.matvec(v), 1, sync)
+    best = {k: min(t) for k, t in times.items()}
+    med = {k: statistics.median(t) for k, t in times.items()}
+    fwd, fwd_med = best.pop("no_grad_forward"), med.pop("no_grad_forward")
+    mib = [b / 2**20 for b in kept.graph_bytes if b is not None]
+    shapes = [list(b["input_ids"].shape) for b in batches]
+    out: dict[str, Any] = {
+        "batches": len(batches), "batch_shapes": shapes, "examples": kept.total, "num_params": kept.size,
+        "dtype": str(kept.dtype).replace("torch.", ""),
+        "seconds_no_grad_forward": fwd, "seconds_per_product": best, "seconds_per_product_median": med,
+        "seconds_all": times, "seconds_first_product_kept": first,
+        "forward_equivalents_per_product": {k: t / fwd for k, t in best.items()},
+        "forward_equivalents_per_product_median": {k: t / fwd_med for k, t in med.items()},
+        "speedup_kept_over_rebuilt": best["rebuilt_graphs"] / best["kept_graphs"],
+        "graph_mib_per_batch": mib, "graph_mib_total": sum(mib),
+        "graph_mib_per_1k_tokens": [m / (n * L / 1000) for m, (n, L) in zip(mib, shapes)],
+        "products_max_rel_difference": float((kept_v - fresh_v).double().norm() / fresh_v.double().norm()),
+    }
+    kept.close()
     return out

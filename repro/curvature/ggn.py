@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from repro.curvature.operators import Operator, _count, _FrozenOthers, _select
+from repro.curvature.base import FrozenOthers, Operator, count_examples, select_params
 from repro.landscape.evaluate import Batch, LogitsFn, classification_logits
 from repro.landscape.params import ParamVector
 
@@ -64,11 +64,11 @@ class _JacobianOperator(Operator):
                  logits_fn: LogitsFn = classification_logits) -> None:
         super().__init__()
         self.model, self.batches, self.logits_fn = model, list(batches), logits_fn
-        self.params = _select(model, names)
+        self.params = select_params(model, names)
         self.size = self.params.numel()
         self.dtype = self.params.tensors[0].dtype
         self.device = self.params.tensors[0].device
-        self.total = _count(self.batches)
+        self.total = count_examples(self.batches)
 
     def _outputs(self, logits: Tensor, batch: Batch) -> Tensor:
         raise NotImplementedError
@@ -85,7 +85,7 @@ class _JacobianOperator(Operator):
         was = self.model.training
         self.model.eval()
         try:
-            with _FrozenOthers(self.model, set(self.params.names)):
+            with FrozenOthers(self.model, set(self.params.names)):
                 for b in self.batches:
                     with fwAD.dual_level():
                         duals = {n: fwAD.make_dual(p, t) for n, p, t in zip(self.params.names, params, v.tensors)}

@@ -105,7 +105,8 @@ def group_curvature(
     trace_samples: int = 20,
     trace_method: str = "hutchinson",
     seed: int = 0,
-    reuse_graph: bool | None = None,
+    reuse_graph: bool | str | None = None,
+    graph_memory_budget: int | None = None,
     method: str = "autograd",
     fd_step: float | None = None,
 ) -> GroupCurvatureResult:
@@ -114,23 +115,25 @@ def group_curvature(
     of each group's Hessian block of the example-weighted mean loss over ``batches``.
 
     Cost per group: Lanczos steps + 1 residual product (≤ ``max_iter`` + 1) plus ``trace_samples`` products, each
-    product a double backward over ``batches`` (kept between products when ``reuse_graph``, default: one batch).
+    product a double backward over ``batches``. The first-order graphs are kept between a group's products as
+    :class:`~repro.curvature.operators.HessianOperator`'s ``reuse_graph`` says (default ``"auto"``: every batch's
+    graph while they fit ``graph_memory_budget``; nothing for ``method="finite_difference"``) and released before
+    the next group's are built.
     """
     if trace_method not in ("hutchinson", "hutch++"):
         raise ValueError(f"trace_method must be 'hutchinson' or 'hutch++', got {trace_method!r}")
     resolved = resolve_groups(model, groups)
     batches = list(batches)
     if reuse_graph is None:
-        reuse_graph = len(batches) == 1 and method == "autograd"
+        reuse_graph = "auto" if method == "autograd" else False
     out = []
     for name, members in resolved.items():
-        op = HessianOperator(model, batches, members, loss_fn, reuse_graph=reuse_graph, method=method,
-                             fd_step=fd_step)
-        eig = lanczos(op, 1, tol=tol, max_iter=max_iter, seed=seed, which=which)
-        tr = (hutchinson_trace(op, trace_samples, seed=seed) if trace_method == "hutchinson"
-              else hutchpp_trace(op, trace_samples, seed=seed))
+        with HessianOperator(model, batches, members, loss_fn, reuse_graph=reuse_graph,
+                             graph_memory_budget=graph_memory_budget, method=method, fd_step=fd_step) as op:
+            eig = lanczos(op, 1, tol=tol, max_iter=max_iter, seed=seed, which=which)
+            tr = (hutchinson_trace(op, trace_samples, seed=seed) if trace_method == "hutchinson"
+                  else hutchpp_trace(op, trace_samples, seed=seed))
         out.append(GroupCurvature(name, op.size, eig.eigenvalues[0], eig.residuals[0], eig.converged,
                                   eig.num_matvecs, tr.estimate, tr.stderr, tr.num_samples, tr.num_matvecs))
-        del op  # a kept graph is freed before the next group's is built
     return GroupCurvatureResult(tuple(out), float(tol), int(max_iter), which, trace_method, int(trace_samples),
                                 method, int(seed), sum(g.num_matvecs for g in out))

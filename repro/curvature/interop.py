@@ -13,11 +13,14 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 
-from repro.curvature.operators import Operator
+# What the view reads of an operator. Checked by attribute rather than by isinstance(op, Operator): this module
+# imports nothing from repro.curvature, so Operator.as_linear_operator (which imports this module lazily) closes no
+# import cycle.
+_OPERATOR_ATTRIBUTES = ("matvec", "size", "dtype", "device", "num_matvecs")
 
 
 class _OperatorView(LinearOperator):
-    def __init__(self, op: Operator) -> None:
+    def __init__(self, op) -> None:  # noqa: ANN001 (a repro.curvature Operator)
         self.op = op
         super().__init__(dtype=torch.empty((), dtype=op.dtype).numpy().dtype, shape=(op.size, op.size))
 
@@ -39,10 +42,10 @@ class _OperatorView(LinearOperator):
         return self
 
 
-def as_linear_operator(op: Operator) -> LinearOperator:
+def as_linear_operator(op) -> LinearOperator:  # noqa: ANN001 (a repro.curvature Operator)
     """``op`` as a SciPy ``LinearOperator`` of shape (size, size) and the operator's dtype (see the module doc);
     products are counted on ``op.num_matvecs``."""
-    if not isinstance(op, Operator):
+    if isinstance(op, type) or not all(hasattr(op, a) for a in _OPERATOR_ATTRIBUTES):
         raise TypeError(f"as_linear_operator needs a repro Operator, got {type(op).__name__}; wrap a matrix or "
                         "function in LambdaOperator first")
     return _OperatorView(op)

@@ -18,15 +18,18 @@ inspected one by one, so a finite product whose sum overflows is not refused).
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from repro.curvature.base import FrozenOthers, Operator, count_examples, select_params
 from repro.errors import NonFiniteError
 from repro.landscape.evaluate import Batch, LossFn, classification_loss
-from repro.landscape.params import ParamVector, get_params, model_params, set_params
+from repro.landscape.params import ParamVector, get_params, set_params
+
+__all__ = ["FD_METHODS", "FD_STEP_FACTOR", "HessianOperator", "LambdaOperator", "Operator", "loss_and_grad"]
 
 # The finite-difference step is h = FD_STEP_FACTOR · ε^(1/3) / ‖v‖ (ε: machine epsilon of the parameters' dtype, so
 # 9.9e-4 in float32, 1.2e-6 in float64, for a unit v). ε^(1/3) is the textbook balance of truncation (∝ h²) against
@@ -38,43 +41,6 @@ from repro.landscape.params import ParamVector, get_params, model_params, set_pa
 # random probes want float64 (error ~1e-9 there at this step) or the exact product.
 FD_STEP_FACTOR = 0.2
 FD_METHODS = ("autograd", "finite_difference")
-
-
-class Operator(ABC):
-    """A symmetric linear map on flat vectors of length ``size``; counts its matvecs."""
-
-    size: int
-    dtype: torch.dtype
-    device: torch.device
-
-    def __init__(self) -> None:
-        self.num_matvecs = 0
-
-    @abstractmethod
-    def _matvec(self, v: Tensor) -> Tensor: ...
-
-    def as_linear_operator(self):  # noqa: ANN201 (scipy.sparse.linalg.LinearOperator, imported lazily)
-        """This operator as a SciPy ``LinearOperator`` (:func:`repro.curvature.interop.as_linear_operator`)."""
-        from repro.curvature.interop import as_linear_operator
-
-        return as_linear_operator(self)
-
-    def matvec(self, v: Tensor) -> Tensor:
-        """H v on the operator's device and dtype (``v`` is moved there if needed); NaN/Inf raise
-        :class:`NonFiniteError`."""
-        if v.shape != (self.size,):
-            raise ValueError(f"expected a vector of shape ({self.size},), got {tuple(v.shape)}")
-        self.num_matvecs += 1
-        out = self._matvec(v.to(device=self.device, dtype=self.dtype))
-        # one reduction (NaN/Inf propagate through a sum); the elementwise check only if the sum is not finite, so a
-        # finite product whose sum overflows is not refused
-        if not math.isfinite(float(out.sum())) and not bool(torch.isfinite(out).all()):
-            raise NonFiniteError(
-                f"{type(self).__name__}: a matrix-vector product has NaN/Inf entries (product #{self.num_matvecs}); "
-                "the loss or its curvature is not finite at this point (a diverged run?) -- record the point as "
-                "failed rather than its curvature"
-            )
-        return out
 
 
 class LambdaOperator(Operator):
@@ -99,40 +65,19 @@ class LambdaOperator(Operator):
         return self._fn(v)
 
 
-def _select(model: nn.Module, names: Iterable[str] | None) -> ParamVector:
-    return model_params(model, names)
-
-
-class _FrozenOthers:
-    """Context: only the selected parameters require grad (others are constants, and cheaper)."""
-
-    def __init__(self, model: nn.Module, keep: set[str]) -> None:
-        self.model, self.keep = model, keep
-        self.saved: list[tuple[Tensor, bool]] = []
-
-    def __enter__(self) -> None:
-        for n, p in self.model.named_parameters():
-            self.saved.append((p, p.requires_grad))
-            p.requires_grad_(n in self.keep)
-
-    def __exit__(self, *exc: object) -> None:
-        for p, r in self.saved:
-            p.requires_grad_(r)
-
-
 def loss_and_grad(
     model: nn.Module, batches: Sequence[Batch], names: Iterable[str] | None = None,
     loss_fn: LossFn = classification_loss, *, create_graph: bool = False,
 ) -> tuple[float, ParamVector]:
     """Example-weighted mean loss and its gradient w.r.t. the selected parameters (eval mode)."""
-    params = _select(model, names)
-    total = _count(batches)
+    params = select_params(model, names)
+    total = count_examples(batches)
     was = model.training
     model.eval()
     grads = params.zeros_like()
     loss_total = 0.0
     try:
-        with _FrozenOthers(model, set(params.names)):
+        with FrozenOthers(model, set(params.names)):
             for b in batches:
                 ls, _, _ = loss_fn(model, b)
                 loss = ls / total
@@ -149,46 +94,126 @@ def loss_and_grad(
     return loss_total, grads
 
 
-def _count(batches: Sequence[Batch]) -> int:
-    n = sum(int(b["labels"].shape[0]) for b in batches)
-    if n == 0:
-        raise ValueError("no examples")
-    return n
+REUSE_GRAPH_MODES = (False, True, "auto")
+# reuse_graph="auto" without a graph_memory_budget: keep graphs up to this fraction of the memory free on the
+# operator's device when its first graph is built (CUDA: torch.cuda.mem_get_info; CPU: MemAvailable). The rest is
+# headroom for the products themselves (a double backward over one batch) and for whatever else the process holds.
+GRAPH_BUDGET_FRACTION = 0.5
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Bytes free on ``device`` now: CUDA's free memory, or the host's available memory for the CPU (0 where it
+    cannot be read, e.g. other accelerators: ``reuse_graph="auto"`` then keeps nothing unless given a budget)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return 0
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+class _SavedBytes:
+    """Context: bytes of the distinct storages autograd saves while it is active (the memory a kept graph holds),
+    not counting storages in ``exclude`` (the parameters, which the model holds anyway)."""
+
+    def __init__(self, exclude: set[int]) -> None:
+        self.exclude, self.seen = exclude, {}
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+
+    def _pack(self, t: Tensor) -> Tensor:
+        self.add(t)
+        return t
+
+    def add(self, t: Tensor) -> None:
+        st = t.untyped_storage()
+        ptr = st.data_ptr()
+        if ptr not in self.exclude and ptr not in self.seen:
+            self.seen[ptr] = int(st.nbytes())
+
+    @property
+    def total(self) -> int:
+        return sum(self.seen.values())
+
+    def __enter__(self) -> _SavedBytes:
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._hooks.__exit__(*exc)
 
 
 class HessianOperator(Operator):
     """v ↦ H v, H = ∇² of the mean loss over ``batches`` w.r.t. the parameters ``names`` (default: all).
 
-    ``reuse_graph=True`` builds the first-order gradient graph once and keeps it (as PyHessian does for a single
-    batch): each matvec is then one backward instead of forward + two backwards, at the price of holding every
-    batch's graph in memory. The parameters must not change while the operator is in use.
+    Kept graphs (``reuse_graph``). A product is, per batch, a forward and a backward with ``create_graph`` (the
+    first-order gradient graph) and a second backward through it. ``reuse_graph=True`` keeps every batch's graph
+    after its first product (as PyHessian does for its single batch), so each later product is one backward per batch
+    instead of forward + two backwards -- for a whole solve (Lanczos, SLQ, Hutchinson/Hutch++, a scaled operator
+    wrapping this one), over any number of batches. ``reuse_graph="auto"`` keeps them while their measured memory
+    fits ``graph_memory_budget`` bytes (default :data:`GRAPH_BUDGET_FRACTION` of the device's free memory when the
+    first graph is built) and rebuilds the remaining batches' graphs at every product, batch by batch. ``False``
+    (default) keeps nothing. The products are the same in every mode (the same operations on the same tensors).
+
+    Memory: ``graph_bytes[i]`` is what batch i's kept graph holds, measured when it is first built -- the distinct
+    storages autograd saves for the double backward (activations of the forward, tensors of the first backward) plus
+    the gradient itself, parameters not counted. It is about the gradient (4 bytes per parameter in float32) plus a
+    share linear in the batch's padded tokens. Measured on the standard profile's verdict batches (SST-2, 256
+    examples in 4 length-sorted batches of 64 × 53/18/10/6 tokens; float32, eager attention, all parameters; CPU,
+    2026-12-07): tiny-minilm (15.6 M parameters) 442/179/125/98 MiB per batch, 844 MiB in all (60 MiB gradient +
+    ~0.11 MiB per token); minilm-l6 (22.7 M) 1204/433/275/199 MiB, 2.1 GiB in all (87 MiB + ~0.33 MiB per token).
+    ``repro bench curvature`` records it for its model as ``reuse.graph_mib_per_batch``.
+
+    Kept graphs live until :meth:`close` (or the end of a ``with`` block), which the instruments call when done;
+    the operator stays usable after it (the next product rebuilds). The parameters must not be changed in place while
+    graphs are kept; if they are (their autograd version counters moved, e.g. by :func:`set_params`), the next
+    product drops the kept graphs and rebuilds them at the new point, as a product without reuse would.
 
     ``method="finite_difference"``: Hv ≈ (g(θ+hv) − g(θ−hv)) / 2h from two plain gradients per batch (no double
-    backward, so SDPA attention works, and nothing is kept between products); ``fd_step`` is h for a unit v
-    (default ``FD_STEP_FACTOR·ε^(1/3)``), scaled by 1/‖v‖. The parameters are moved for the two gradients and
-    written back from a copy taken when the operator is built (so the operator holds one copy of the group).
+    backward, so SDPA attention works, and nothing is kept between products; ``reuse_graph="auto"`` keeps nothing);
+    ``fd_step`` is h for a unit v (default ``FD_STEP_FACTOR·ε^(1/3)``), scaled by 1/‖v‖. The parameters are moved
+    for the two gradients and written back from a copy taken when the operator is built (so the operator holds one
+    copy of the group).
     """
 
     def __init__(self, model: nn.Module, batches: Sequence[Batch], names: Iterable[str] | None = None,
-                 loss_fn: LossFn = classification_loss, *, reuse_graph: bool = False, method: str = "autograd",
+                 loss_fn: LossFn = classification_loss, *, reuse_graph: bool | str = False,
+                 graph_memory_budget: int | None = None, method: str = "autograd",
                  fd_step: float | None = None) -> None:
         super().__init__()
         if method not in FD_METHODS:
             raise ValueError(f"method must be one of {FD_METHODS}, got {method!r}")
-        if method == "finite_difference" and reuse_graph:
+        if not any(reuse_graph is m or (isinstance(m, str) and reuse_graph == m) for m in REUSE_GRAPH_MODES):
+            raise ValueError(f"reuse_graph must be one of {REUSE_GRAPH_MODES}, got {reuse_graph!r}")
+        if method == "finite_difference" and reuse_graph is True:
             raise ValueError("reuse_graph applies to the autograd product only: a finite-difference product keeps no "
                              "graph; drop reuse_graph=True")
+        if graph_memory_budget is not None and not graph_memory_budget >= 0:
+            raise ValueError(f"graph_memory_budget must be a number of bytes >= 0, got {graph_memory_budget}")
         if fd_step is not None and not fd_step > 0:
             raise ValueError(f"fd_step must be positive, got {fd_step}")
         self.model, self.batches, self.loss_fn = model, list(batches), loss_fn
         self.reuse_graph = reuse_graph
+        self.graph_memory_budget = graph_memory_budget
         self.method = method
-        self._grads: list[tuple[Tensor | None, ...]] | None = None
-        self.params = _select(model, names)
+        self._kept: list[tuple[Tensor | None, ...] | None] = [None] * len(self.batches)
+        self.graph_bytes: list[int | None] = [None] * len(self.batches)  # measured at each batch's first build
+        self.graph_builds = 0  # forward + create_graph backward passes so far (one per batch and product unkept)
+        self._budget: int | None = None
+        self._versions: tuple[int, ...] | None = None
+        self.params = select_params(model, names)
         self.size = self.params.numel()
         self.dtype = self.params.tensors[0].dtype
         self.device = self.params.tensors[0].device
-        self.total = _count(self.batches)
+        self.total = count_examples(self.batches)
         self.fd_step = float(fd_step) if fd_step is not None else FD_STEP_FACTOR * torch.finfo(self.dtype).eps ** (1 / 3)
         self._theta = get_params(model, self.params.names) if method == "finite_difference" else None
 
@@ -196,23 +221,69 @@ class HessianOperator(Operator):
     def names(self) -> tuple[str, ...]:
         return self.params.names
 
-    def _batch_grads(self) -> Iterator[tuple[Tensor | None, ...]]:
+    @property
+    def kept_batches(self) -> int:
+        """How many batches' graphs are kept now."""
+        return sum(g is not None for g in self._kept)
+
+    @property
+    def kept_graph_bytes(self) -> int:
+        """Measured bytes of the graphs kept now."""
+        return sum(int(b or 0) for g, b in zip(self._kept, self.graph_bytes) if g is not None)
+
+    def close(self) -> None:
+        """Release the kept graphs (the measured sizes stay); a later product rebuilds what it keeps."""
+        self._kept = [None] * len(self.batches)
+        self._budget = None
+        self._versions = None
+
+    def _param_versions(self) -> tuple[int, ...]:
+        return tuple(p._version for p in self.model.parameters())
+
+    def _keep(self, i: int) -> bool:
+        if self.reuse_graph is True:
+            return True
+        if self.reuse_graph != "auto" or self.method != "autograd":
+            return False
+        if self._budget is None:
+            self._budget = (int(self.graph_memory_budget) if self.graph_memory_budget is not None
+                            else int(GRAPH_BUDGET_FRACTION * free_memory_bytes(self.device)))
+        return self.kept_graph_bytes + int(self.graph_bytes[i] or 0) <= self._budget
+
+    def _batch_grads(self) -> Iterator[tuple[tuple[Tensor | None, ...], bool]]:
+        """Per batch: its gradient with ``create_graph`` (kept or built now) and whether its graph is kept (then the
+        product must retain it)."""
+        if self._versions is not None and self._versions != self._param_versions():
+            self.close()  # the parameters moved under the kept graphs: rebuild at the new point
         params = list(self.params.tensors)
-        if self._grads is not None:
-            yield from self._grads
-            return
-        kept = []
-        for b in self.batches:
-            ls, _, _ = self.loss_fn(self.model, b)
-            g = torch.autograd.grad(ls / self.total, params, create_graph=True, allow_unused=True)
-            if self.reuse_graph:
-                kept.append(g)
-            yield g
-        if self.reuse_graph:
-            self._grads = kept
+        measure = self.reuse_graph is not False and self.method == "autograd"
+        for i, b in enumerate(self.batches):
+            kept = self._kept[i]
+            if kept is not None:
+                yield kept, True
+                continue
+            self.graph_builds += 1
+            if measure and self.graph_bytes[i] is None:
+                with _SavedBytes({p.untyped_storage().data_ptr() for p in self.model.parameters()}) as saved:
+                    ls, _, _ = self.loss_fn(self.model, b)
+                    g = torch.autograd.grad(ls / self.total, params, create_graph=True, allow_unused=True)
+                for gi in g:
+                    if gi is not None:
+                        saved.add(gi)
+                self.graph_bytes[i] = saved.total
+            else:
+                ls, _, _ = self.loss_fn(self.model, b)
+                g = torch.autograd.grad(ls / self.total, params, create_graph=True, allow_unused=True)
+            keep = measure and self._keep(i)
+            if keep:
+                if self._versions is None:
+                    self._versions = self._param_versions()
+                self._kept[i] = g
+            yield g, keep
 
     def hvp(self, v: ParamVector) -> ParamVector:
-        """H v on structured vectors (batch by batch, so memory is one batch's double-backward graph)."""
+        """H v on structured vectors (batch by batch: besides the kept graphs, memory is one batch's double
+        backward)."""
         v = v.to(device=self.device)  # a vector from the host (or a file) meets the parameters' device here
         if self.method == "finite_difference":
             return self._fd_hvp(v)
@@ -221,15 +292,15 @@ class HessianOperator(Operator):
         was = self.model.training
         self.model.eval()
         try:
-            with _FrozenOthers(self.model, set(self.params.names)):
-                for g in self._batch_grads():
+            with FrozenOthers(self.model, set(self.params.names)):
+                for g, keep in self._batch_grads():
                     pairs = [(gi, vi) for gi, vi in zip(g, v.tensors) if gi is not None and gi.requires_grad]
                     if not pairs:
                         continue
                     # H v = ∂(gᵀv)/∂θ, computed as a vector-Jacobian product of g with v (grad_outputs) rather than
                     # by building the scalar gᵀv: no extra graph nodes per product.
                     hv = torch.autograd.grad([gi for gi, _ in pairs], params, grad_outputs=[vi for _, vi in pairs],
-                                             allow_unused=True, retain_graph=self.reuse_graph)
+                                             allow_unused=True, retain_graph=keep)
                     # the first batch's tensors are the accumulators (no zero-filled copy of the group per product)
                     for i, h in enumerate(hv):
                         if h is not None:

@@ -10,7 +10,8 @@ is the curvature of the loss along relative perturbations δ = |θ| ⊙ u, the q
 
 The operator wraps any operator whose products act on the parameters' :class:`~repro.landscape.ParamVector` s
 (:class:`~repro.curvature.operators.HessianOperator`, the GGN): each product is one product of the wrapped operator,
-so it costs exactly what a Hessian-vector product costs, and Lanczos, the trace and the density estimators apply
+so it costs exactly what a Hessian-vector product costs (and reuses the wrapped operator's kept graphs, see
+``reuse_graph``), and Lanczos, the trace and the density estimators apply
 unchanged. D is taken once, when the operator is built, from the wrapped operator's parameters at that moment (the
 point the Hessian is taken at), so moving the weights afterwards does not change it.
 """
@@ -46,6 +47,10 @@ class ScaledHessianOperator(Operator):
     @property
     def names(self) -> tuple[str, ...]:
         return self.hessian.names
+
+    def close(self) -> None:
+        """Release the wrapped operator's kept graphs (it is usable afterwards; its next product rebuilds them)."""
+        self.hessian.close()
 
     def hvp(self, v: ParamVector) -> ParamVector:
         """D H D v on structured vectors."""

@@ -4,6 +4,7 @@
   deterministically to workers or shards;
 * :mod:`repro.pipeline.plan` -- executing this process's share, failure isolation, assembling the evidence;
 * :mod:`repro.pipeline.distributed` -- several processes through torch elastic (torchrun, gloo);
+  :mod:`repro.pipeline.launcher` -- ``repro claims --workers N``, starting them on this machine;
 * :mod:`repro.pipeline.progress` -- a cost-weighted progress display;
 * :mod:`repro.pipeline.shards` -- small mergeable shard outputs for machines without a shared filesystem;
 * :mod:`repro.pipeline.shardplan` -- a cost-balanced split into shards that fit a GPU window, frozen in a plan

@@ -1,17 +1,17 @@
 """Running the plan on several processes through torch.distributed elastic (torchrun), not a scheduler of our own.
 
-Under ``torchrun`` (or ``repro claims --workers N``, which starts the same elastic agent on this machine) each
-process reads its rank and world size from the environment torchrun sets, joins a gloo process group (CPU
-collectives only: two barriers and two small object exchanges, whatever device trains), takes its deterministic
-share of the jobs (:func:`repro.pipeline.jobs.deal`), and rank 0 evaluates the claims. Every process must see the same
-``--out`` directory (one machine, or a shared filesystem across nodes): an analysis reads the partner task's run,
-which another rank may have trained. Without a shared filesystem, split the plan with ``--shard`` and merge.
+Under ``torchrun`` (or ``repro claims --workers N``, which starts the same elastic agent on this machine:
+:mod:`repro.pipeline.launcher`) each process reads its rank and world size from the environment torchrun sets,
+joins a gloo process group (CPU collectives only: two barriers and two small object exchanges, whatever device
+trains), takes its deterministic share of the jobs (:func:`repro.pipeline.jobs.deal`), and rank 0 evaluates the
+claims. Every process must see the same ``--out`` directory (one machine, or a shared filesystem across nodes): an
+analysis reads the partner task's run, which another rank may have trained. Without a shared filesystem, split the
+plan with ``--shard`` and merge.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -89,23 +89,3 @@ def leave_group(workers: Workers) -> None:
 
         if dist.is_initialized():
             dist.destroy_process_group()
-
-
-def _worker(kwargs: dict[str, Any]) -> int:
-    """Entry point of each process started by :func:`launch`: the same ``run_claims`` call, in the group."""
-    from repro.pipeline.runner import run_claims
-
-    return run_claims(**kwargs)
-
-
-def launch(nproc: int, kwargs: dict[str, Any]) -> int:
-    """``repro claims --workers N``: start ``nproc`` processes on this machine with torch's elastic agent (c10d
-    rendezvous on localhost, as ``torchrun --standalone`` does) and return rank 0's exit status."""
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    config = LaunchConfig(
-        min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"repro-{uuid.uuid4().hex[:8]}",
-        rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn",
-    )
-    results = elastic_launch(config, _worker)(kwargs)
-    return int(results[0])

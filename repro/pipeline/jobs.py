@@ -27,6 +27,7 @@ from repro.training import run_dir_for
 # before the data is loaded); only the relative weights of the progress bar depend on it.
 FULL_SPLIT_COST_EXAMPLES = 10_000
 # A Hessian-vector product costs about two backward passes plus a forward: ~5 forward-equivalents (Pearlmutter).
+# The assumed value; :func:`hvp_forwards` prefers the one `repro bench curvature` measured for the device.
 HVP_FORWARDS = 5.0
 # ε-sharpness: 5 projected gradient-ascent steps of forward + backward (see claims.analysis).
 SHARPNESS_STEPS = 5
@@ -66,6 +67,14 @@ class AnalysisJob:
         return (self.run, self.overfit) + ((self.partner,) if self.partner is not None else ())
 
 
+def hvp_forwards(device_type: str | None = None) -> float:
+    """Forward-equivalents per Hessian-vector product: the calibration recorded in the published curvature
+    benchmark for this device type (:func:`repro.bench.curvature.recorded_hvp_forwards`), else :data:`HVP_FORWARDS`."""
+    from repro.bench.curvature import recorded_hvp_forwards
+
+    return recorded_hvp_forwards(device_type) or HVP_FORWARDS
+
+
 def train_cost(cfg: TrainConfig) -> float:
     n = cfg.train_size if cfg.train_size is not None else FULL_SPLIT_COST_EXAMPLES
     return float(math.ceil(n / cfg.hyper.batch_size) * cfg.hyper.epochs)
@@ -88,10 +97,11 @@ def analysis_cost(profile: Profile, with_surface: bool = True, *, science_v3: bo
     first crossing); with the partner run (``with_surface``), the layer swap of the 3 depth groups, 2 losses each
     (θ1 and swapped) on the dev subset."""
     ls = profile.landscape
+    hvp = hvp_forwards()
     points = (ls.curve_points + (ls.surface_points ** 2 if with_surface else 0)
               + ls.random_directions * ls.random_width_points + 3 * ls.layer_surface_points)
     forwards = points * (ls.eval_train_size + ls.eval_dev_size)
-    forwards += (ls.hessian_max_iter + ls.trace_samples) * ls.hessian_examples * HVP_FORWARDS
+    forwards += (ls.hessian_max_iter + ls.trace_samples) * ls.hessian_examples * hvp
     forwards += SHARPNESS_STEPS * ls.hessian_examples * 3
     # issue 19's instruments: SLQ density (probes x steps products), λ_max and trace of each of the three depth
     # groups' blocks (Lanczos steps + 1 and the trace probes, each a full-model product), adaptive sharpness (steps + 1
@@ -99,11 +109,11 @@ def analysis_cost(profile: Profile, with_surface: bool = True, *, science_v3: bo
     products = ls.density_probes * ls.density_steps
     if ls.group_curvature_iters > 0:
         products += 3 * (ls.group_curvature_iters + 1 + max(1, ls.group_trace_samples))
-    forwards += products * ls.hessian_examples * HVP_FORWARDS
+    forwards += products * ls.hessian_examples * hvp
     if ls.adaptive_sharpness_steps > 0:
         forwards += (ls.adaptive_sharpness_steps + 1) * ls.hessian_examples * 3
     if science_v3:
-        forwards += 2 * ls.hessian_max_iter * ls.hessian_examples * HVP_FORWARDS
+        forwards += 2 * ls.hessian_max_iter * ls.hessian_examples * hvp
         widths = V3_WIDTHS_PER_RANDOM_DIRECTION * ls.random_directions + V3_LAYER_GROUPS
         forwards += widths * 2 * (ls.width_ladder + ls.width_bisection_steps) * ls.eval_train_size
         if with_surface:

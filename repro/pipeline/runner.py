@@ -29,17 +29,16 @@ from claims.evidence import pairs_of
 from repro.pipeline.distributed import Workers, join_group, leave_group
 from repro.pipeline.jobs import AnalysisJob, plan_jobs
 from repro.pipeline.plan import Outcomes, PlanResult, collect_evidence, execute, resolve
-from repro.pipeline.shardplan import ShardPlan
+from repro.pipeline.shardplan import MANIFEST_FILE, ShardPlan
 from repro.pipeline.shards import (
-    MANIFEST_FILE,
     SHARDS_DIR,
     ShardManifest,
-    _copy_small,
-    _find_manifests,
-    _small_files,
     check_shards,
+    copy_small,
+    find_manifests,
     find_plan,
     shard_dir,
+    small_files,
     write_shard,
 )
 
@@ -211,7 +210,7 @@ def merge_shards(dirs: Sequence[Path], out: Path, *, write_html: bool = True) ->
     """Merge the outputs of ``repro claims --shard i/n`` (all n of them) into one claims run under ``out``:
     claims.json and the report, exactly as an unsharded run would have written them. Returns the exit status."""
     t0 = time.perf_counter()
-    shard_dirs = _find_manifests(dirs)
+    shard_dirs = find_manifests(dirs)
     manifests = [from_json_dict(ShardManifest, read_json(d / MANIFEST_FILE)) for d in shard_dirs]
     # in shard order (shard-10 lists before shard-2), so the merged provenance is shard 0's
     order = sorted(range(len(manifests)), key=lambda i: manifests[i].shard)
@@ -231,8 +230,8 @@ def merge_shards(dirs: Sequence[Path], out: Path, *, write_html: bool = True) ->
     _, jobs = plan_jobs(profile, first.data_source)
     by_key = {j.key: j for j in jobs}
     for d, m in zip(shard_dirs, manifests):
-        for rel in _small_files([by_key[k] for k in m.analyses if k in by_key]):
-            _copy_small(d, root, rel)
+        for rel in small_files([by_key[k] for k in m.analyses if k in by_key]):
+            copy_small(d, root, rel)
     covered = {k for m in manifests for k in m.analyses}
     if covered != set(by_key):
         raise ReproError(f"the shards cover {len(covered & set(by_key))} of the plan's {len(by_key)} analyses: "

@@ -45,6 +45,9 @@ from repro.storage import (
 )
 
 PLAN_FILE = "plan.json"
+# the manifest each shard output holds (written by repro.pipeline.shards); named here, below shards, because
+# computed_shards reads it
+MANIFEST_FILE = "manifest.json"
 DEFAULT_BUDGET_SECONDS = 420.0
 # the data source only names run directories; any fixed string gives the same split (labels carry no source)
 _PLAN_SOURCE = "plan"
@@ -246,8 +249,6 @@ def save_plan(path: Path, plan: ShardPlan) -> None:
 def computed_shards(folder: Path, plan: ShardPlan) -> dict[int, Path]:
     """The shards of ``plan`` whose outputs are under ``folder`` (``shard-I-of-N/manifest.json``, this plan's
     digest), by index."""
-    from repro.pipeline.shards import MANIFEST_FILE
-
     found: dict[int, Path] = {}
     for m in sorted(Path(folder).glob(f"shard-*-of-{plan.count}/{MANIFEST_FILE}")):
         data = read_json(m)
@@ -294,5 +295,6 @@ if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(_main())
 
 
-__all__ = ["DEFAULT_BUDGET_SECONDS", "PLAN_FILE", "ShardPlan", "ShardSpec", "computed_shards", "format_plan",
-           "job_label", "load_plan", "next_shards", "plan_shards", "save_plan", "seconds_model", "to_json_dict"]
+__all__ = ["DEFAULT_BUDGET_SECONDS", "MANIFEST_FILE", "PLAN_FILE", "ShardPlan", "ShardSpec", "computed_shards",
+           "format_plan", "job_label", "load_plan", "next_shards", "plan_shards", "save_plan", "seconds_model",
+           "to_json_dict"]

@@ -25,9 +25,8 @@ from repro.storage import write_json
 from repro.pipeline.jobs import AnalysisJob, run_key
 from repro.pipeline.plan import Outcomes
 from repro.pipeline.revision import SCIENCE_SOURCES
-from repro.pipeline.shardplan import PLAN_FILE, ShardPlan, load_plan
+from repro.pipeline.shardplan import MANIFEST_FILE, PLAN_FILE, ShardPlan, load_plan
 
-MANIFEST_FILE = "manifest.json"
 SHARDS_DIR = "shards"
 
 
@@ -59,7 +58,9 @@ def shard_dir(root: Path, shard: tuple[int, int]) -> Path:
     return Path(root) / SHARDS_DIR / f"shard-{shard[0]}-of-{shard[1]}"
 
 
-def _copy_small(src_root: Path, dst_root: Path, rel: str) -> None:
+def copy_small(src_root: Path, dst_root: Path, rel: str) -> None:
+    """Copy ``src_root/rel`` to ``dst_root/rel`` (atomically, through a temporary file) unless the source is
+    missing or the copy is already there."""
     src, dst = Path(src_root) / rel, Path(dst_root) / rel
     if not src.exists() or dst.exists():
         return  # runs are keyed by config hash: an existing copy is the same run
@@ -69,7 +70,7 @@ def _copy_small(src_root: Path, dst_root: Path, rel: str) -> None:
     tmp.replace(dst)
 
 
-def _small_files(jobs: Sequence[AnalysisJob]) -> list[str]:
+def small_files(jobs: Sequence[AnalysisJob]) -> list[str]:
     """Paths, relative to a claims run directory, of the metrics and analyses that ``jobs``' evidence reads."""
     from claims.analysis import analysis_path
     from repro.training import run_dir_for
@@ -90,8 +91,8 @@ def write_shard(root: Path, shard: tuple[int, int], profile: Profile, source: st
     from repro.pipeline.revision import science_revision
 
     target = shard_dir(root, shard)
-    for rel in _small_files(jobs):
-        _copy_small(root, target, rel)
+    for rel in small_files(jobs):
+        copy_small(root, target, rel)
     manifest = ShardManifest(shard[0], shard[1], profile.to_json(), source, prov, tuple(j.key for j in jobs),
                              dict(failures.train), dict(failures.analysis), durations, science_revision(), plan,
                              source_notes(profile.tasks, source))
@@ -99,7 +100,8 @@ def write_shard(root: Path, shard: tuple[int, int], profile: Profile, source: st
     return target
 
 
-def _find_manifests(dirs: Sequence[Path]) -> list[Path]:
+def find_manifests(dirs: Sequence[Path]) -> list[Path]:
+    """The shard output directories (each holding a manifest) in or under ``dirs``, as passed to --merge."""
     found: list[Path] = []
     for d in dirs:
         d = Path(d)

@@ -6,9 +6,9 @@ CUDA and float32 on the CPU. It records the per-step training loss, dev loss/acc
 parameter snapshots θ_t for trajectory projection.
 
 Determinism and resumption: every random source is derived from the config's seed -- the data order of epoch e
-from ``(seed, e)``, dropout from a private copy of the global RNG state that is saved in each checkpoint -- so a
-run killed at any point and resumed from its last checkpoint ends bitwise equal to an uninterrupted run on the
-CPU. The caller's global RNG state is left untouched.
+from ``(seed, e)`` (random or length-bucketed batches, :func:`epoch_batches`), dropout from a private copy of the
+global RNG state that is saved in each checkpoint -- so a run killed at any point and resumed from its last
+checkpoint ends bitwise equal to an uninterrupted run on the CPU. The caller's global RNG state is left untouched.
 
 Interruption: a resumable checkpoint is written every ``checkpoint_every`` optimizer steps (part of the config) and
 whenever ``checkpoint_seconds`` of training have passed since the last one (not part of the config, so it does not
@@ -123,6 +123,17 @@ def _lr_lambda(total: int, warmup: int):  # noqa: ANN202 - closure for LambdaLR
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def epoch_batches(split: Any, hyper: Any, seed: int, epoch: int) -> list[Batch]:
+    """The training batches of ``epoch``, in order: a function of (seed, epoch) and the split only, so a run resumed
+    mid-epoch skips exactly the batches it has done. Random (the seeded permutation cut into batches) or, with
+    ``hyper.length_bucketed``, length-grouped from the same generator (:func:`repro.data.tokenize.
+    length_grouped_chunks`); the epoch has ceil(N / batch_size) batches either way."""
+    gen = _epoch_generator(seed, epoch)
+    if hyper.length_bucketed:
+        return split.length_grouped_batches(hyper.batch_size, generator=gen)
+    return split.batches(hyper.batch_size, shuffle=True, generator=gen)
 
 
 def _eval_steps(steps_per_epoch: int, epochs: int, per_epoch: int) -> set[int]:
@@ -259,8 +270,7 @@ def train(
         with _StopRequest() as stop:
             try:
                 for epoch in range(step // steps_per_epoch, h.epochs):
-                    batches = train_split.batches(h.batch_size, shuffle=True,
-                                                  generator=_epoch_generator(cfg.seed, epoch))
+                    batches = epoch_batches(train_split, h, cfg.seed, epoch)
                     for i, batch in enumerate(batches):
                         global_step = epoch * steps_per_epoch + i + 1
                         if global_step <= step:
