@@ -27,7 +27,9 @@ from repro.training import run_dir_for
 # before the data is loaded); only the relative weights of the progress bar depend on it.
 FULL_SPLIT_COST_EXAMPLES = 10_000
 # A Hessian-vector product costs about two backward passes plus a forward: ~5 forward-equivalents (Pearlmutter).
-# The assumed value; :func:`hvp_forwards` prefers the one `repro bench curvature` measured for the device.
+# The assumed value; :func:`hvp_forwards` gives the one `repro bench curvature` measured for a named device. The
+# plan's own job costs use the assumed value (``analysis_cost`` without a device): a plan, and a frozen shard plan
+# checked against it, must come out the same on whichever machine computes it.
 HVP_FORWARDS = 5.0
 # ε-sharpness: 5 projected gradient-ascent steps of forward + backward (see claims.analysis).
 SHARPNESS_STEPS = 5
@@ -86,7 +88,8 @@ V3_WIDTHS_PER_RANDOM_DIRECTION = 2
 V3_LAYER_GROUPS = 3
 
 
-def analysis_cost(profile: Profile, with_surface: bool = True, *, science_v3: bool = True) -> float:
+def analysis_cost(profile: Profile, with_surface: bool = True, *, science_v3: bool = True,
+                  device_type: str | None = None) -> float:
     """Forward passes of one analysis (grids on the evaluation subsets, Hessian and sharpness on its batch), in
     step-equivalents of the profile's pretrained arm.
 
@@ -95,9 +98,10 @@ def analysis_cost(profile: Profile, with_surface: bool = True, *, science_v3: bo
     2 per random direction (θ1 and the learned-level point) plus the 3 depth groups', each at most 2 sides ×
     (``width_ladder`` + ``width_bisection_steps``) losses on the training subset (the bound: a side stops at its
     first crossing); with the partner run (``with_surface``), the layer swap of the 3 depth groups, 2 losses each
-    (θ1 and swapped) on the dev subset."""
+    (θ1 and swapped) on the dev subset. ``device_type`` ("cpu", "cuda") prices a Hessian-vector product at that
+    device's measured calibration (:func:`hvp_forwards`); None, the plan's default, at the assumed HVP_FORWARDS."""
     ls = profile.landscape
-    hvp = hvp_forwards()
+    hvp = hvp_forwards(device_type) if device_type is not None else HVP_FORWARDS
     points = (ls.curve_points + (ls.surface_points ** 2 if with_surface else 0)
               + ls.random_directions * ls.random_width_points + 3 * ls.layer_surface_points)
     forwards = points * (ls.eval_train_size + ls.eval_dev_size)

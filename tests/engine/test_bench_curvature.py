@@ -49,6 +49,21 @@ def test_the_cost_model_reads_a_recorded_calibration_else_assumes(tmp_path: Path
     assert recorded_hvp_forwards("cpu", tmp_path) == 6.25
     (tmp_path / "curvature-cuda.json").write_text(json.dumps({"model": "no calibration"}))
     assert recorded_hvp_forwards("cuda", tmp_path) is None
-    from repro.pipeline.jobs import HVP_FORWARDS, hvp_forwards
+    from repro.config import get_profile
+    from repro.pipeline.jobs import HVP_FORWARDS, analysis_cost, hvp_forwards
 
     assert hvp_forwards() == (recorded_hvp_forwards() or HVP_FORWARDS)
+    # the plan's costs never depend on the machine; a named device prices its products at its calibration
+    std = get_profile("standard")
+    plain = analysis_cost(std)
+    for device in ("cpu", "cuda"):
+        priced = analysis_cost(std, device_type=device)
+        assert (priced > plain) if hvp_forwards(device) > HVP_FORWARDS else (priced <= plain), device
+    import repro.bench.curvature as bc
+
+    bc_before = bc.recorded_hvp_forwards
+    try:  # a calibration of 50 forwards per product leaves the plan's cost as it is
+        bc.recorded_hvp_forwards = lambda *a, **k: 50.0
+        assert analysis_cost(std) == plain and analysis_cost(std, device_type="cpu") > plain
+    finally:
+        bc.recorded_hvp_forwards = bc_before
