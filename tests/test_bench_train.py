@@ -99,11 +99,18 @@ def test_a_tiny_run_writes_every_field(tiny_glue: Path, tmp_path: Path) -> None:
             assert isinstance(a[key], (int, float)) and a[key] >= 0, (arm, key)
         assert a["steps"] == 2 and a["losses_finite"]
         assert a["real_tokens"] <= a["padded_tokens"] and a["train_flops_real"] <= a["train_flops_padded"]
+    # the other attention kernel on the same bucketed batches: on the CPU the loop's is eager, the other sdpa
+    assert stored["attention"] == {"loop": "eager", "other": "sdpa"}
+    o = stored["bucketed_sdpa"]
+    assert o["steps"] == 2 and o["losses_finite"] and o["padded_tokens"] == stored["bucketed"]["padded_tokens"]
     assert set(stored["ratios"]) == {"bucketed_over_random_steps_per_s", "bucketed_over_random_real_tokens_per_s",
-                                     "bucketed_over_random_padded_tokens"}
+                                     "bucketed_over_random_padded_tokens", "sdpa_over_eager_steps_per_s"}
+    assert stored["ratios"]["sdpa_over_eager_steps_per_s"] == pytest.approx(
+        o["steps_per_s"] / stored["bucketed"]["steps_per_s"])
     assert stored["threads_requested"] == 1
     lines = describe_train(result)
     assert any("random batches" in x for x in lines) and any("bucketed / random" in x for x in lines)
+    assert any("attention on the bucketed batches: sdpa / eager" in x for x in lines)
 
 
 def test_the_cli_runs_it_with_the_profile_and_model_and_refuses_train_options_elsewhere(

@@ -283,10 +283,22 @@ def _run(out_path: str | Path | None, model_name: str, profile: str, task: str, 
         result[name] = {**throughput(counts, seconds, ceil), "mean_width": statistics.fmean(
             int(b["input_ids"].shape[1]) for b in batches[warmup:]), "losses_finite": all(map(math.isfinite, losses))}
         del model
-    r, b = result["random"], result["bucketed"]
+    # the other attention kernel on the same bucketed batches (issue 42: the fused kernel wherever no double backward
+    # is needed; the loop uses eager on the CPU, sdpa on CUDA): measured, so the faster one can be chosen per use
+    other = "eager" if attn == "sdpa" else "sdpa"
+    model = load_model(model_name, "pretrained", spec.num_labels, seed, attn_implementation=other).to(dev)
+    batches = [to_device(b, dev) for b in arms["bucketed"]]
+    seconds, losses = time_steps(make_train_step(model, dev), batches, warmup, dev)
+    counts = [train_flops(b, shape) for b in batches[warmup:]]
+    result["attention"] = {"loop": attn, "other": other}
+    result[f"bucketed_{other}"] = {**throughput(counts, seconds, ceil),
+                                   "losses_finite": all(map(math.isfinite, losses))}
+    del model
+    r, b, o = result["random"], result["bucketed"], result[f"bucketed_{other}"]
     result["ratios"] = {"bucketed_over_random_steps_per_s": b["steps_per_s"] / r["steps_per_s"],
                         "bucketed_over_random_real_tokens_per_s": b["real_tokens_per_s"] / r["real_tokens_per_s"],
-                        "bucketed_over_random_padded_tokens": b["padded_tokens"] / r["padded_tokens"]}
+                        "bucketed_over_random_padded_tokens": b["padded_tokens"] / r["padded_tokens"],
+                        f"{other}_over_{attn}_steps_per_s": o["steps_per_s"] / b["steps_per_s"]}
     write_json(Path(out_path) if out_path else default_out_path("train", dev), result)
     return result
 
@@ -319,4 +331,8 @@ def describe_train(result: dict[str, Any]) -> list[str]:
     if r:
         lines.append(f"  bucketed / random: {r['bucketed_over_random_real_tokens_per_s']:.2f}x real tokens/s, "
                      f"{r['bucketed_over_random_padded_tokens']:.2f}x the padded tokens per step")
+    att = result.get("attention")
+    if att and f"{att['other']}_over_{att['loop']}_steps_per_s" in r:
+        lines.append(f"  attention on the bucketed batches: {att['other']} / {att['loop']} (the loop's) = "
+                     f"{r[att['other'] + '_over_' + att['loop'] + '_steps_per_s']:.2f}x steps/s")
     return lines
