@@ -17,19 +17,15 @@ from repro.data.tokenize import TokenizedSplit, length_grouped_chunks
 from repro.storage import config_hash
 from repro.training import train
 from repro.training.loop import _epoch_generator, epoch_batches, load_data
+from tests.training.test_loop_oracles import _cfg as _oracle_cfg
+from tests.training.test_loop_oracles import _examples
 
 HYPER = TrainHyper(learning_rate=3e-3, epochs=2, batch_size=16, warmup_ratio=0.34, length_bucketed=True)
 
 
 def _cfg(**kw):  # noqa: ANN003, ANN202
-    cfg = get_profile("smoke").train_config("sst2", kw.pop("init", "scratch"), kw.pop("seed", 3))
-    return dataclasses.replace(cfg, model="tiny-random", train_size=40, dev_size=16, hyper=kw.pop("hyper", HYPER),
-                               checkpoint_every=100, snapshots=3, **kw)
-
-
-def _examples(batches: list[dict[str, torch.Tensor]]) -> list[tuple[tuple[int, ...], int]]:
-    return [(tuple(ids[: int(m.sum())].tolist()), int(y)) for b in batches
-            for ids, m, y in zip(b["input_ids"], b["attention_mask"], b["labels"], strict=True)]
+    """The data-order oracles' tiny run (tests/training/test_loop_oracles.py), bucketed."""
+    return _oracle_cfg(**{"hyper": HYPER, **kw})
 
 
 def _toy_split(lengths: list[int], max_length: int = 64) -> TokenizedSplit:
