@@ -117,16 +117,17 @@ def one_process_group(tmp_path: Path) -> Iterator[None]:
     (13, {"WORLD_SIZE": "6", "LOCAL_WORLD_SIZE": "3", "LOCAL_RANK": "2"}, 4, 2),  # 13 // 3 (two nodes of 3)
     (12, {"WORLD_SIZE": "4"}, 3, 0),            # no LOCAL_WORLD_SIZE: the whole world is on this machine
     (2, {"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "4"}, 1, 0),   # more workers than cores: still one thread
-    (None, {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "1"}, 1, 0),  # cpu_count() unknown: assume one core
+    (1, {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "1"}, 1, 0),  # one core (available_cores is at least 1)
     (12, {"WORLD_SIZE": "4", "OMP_NUM_THREADS": "5"}, None, 0),  # the user's OMP_NUM_THREADS wins: untouched
 ])
 def test_join_group_shares_the_machines_cores_among_its_local_workers(
-        cpus: int | None, env: dict[str, str], threads: int | None, local_rank: int, one_process_group: None,
+        cpus: int, env: dict[str, str], threads: int | None, local_rank: int, one_process_group: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each of the LOCAL_WORLD_SIZE processes on a machine gets cpu_count // LOCAL_WORLD_SIZE intra-op threads
-    (at least one), instead of each oversubscribing every core."""
+    """Each of the LOCAL_WORLD_SIZE processes on a machine gets available_cores // LOCAL_WORLD_SIZE intra-op
+    threads (at least one; the cores this process may run on, its affinity mask), instead of each oversubscribing
+    every core."""
     _torchrun_env(monkeypatch, RANK="0", **env)
-    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(pipeline_threads, "available_cores", lambda: cpus)
     set_to: list[object] = []
     monkeypatch.setattr(torch, "set_num_threads", set_to.append)
     workers = join_group()

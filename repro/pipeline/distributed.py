@@ -77,7 +77,9 @@ def join_group() -> Workers:
     world = int(os.environ["WORLD_SIZE"])
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     if "OMP_NUM_THREADS" not in os.environ:  # share the cores of this machine instead of oversubscribing them
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+        from repro.pipeline.threads import available_cores  # the CPUs this process may run on (affinity)
+
+        torch.set_num_threads(max(1, available_cores() // local_world))
     if not dist.is_initialized():
         dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)
     return Workers(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
