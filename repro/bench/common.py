@@ -129,6 +129,10 @@ def describe_bench(result: dict[str, Any]) -> list[str]:
         if "ours_over_naive" in r:
             lines.append(f"  ours / naive = {r['ours_over_naive']:.2f}: speed-up over the loss-landscape-style loop "
                          "(model copy per point, fixed padding, float32); above 1 = ours is faster")
+        if "sdpa_over_eager" in r:
+            diff = result.get("ours_sdpa", {}).get("max_abs_diff_vs_eager", float("nan"))
+            lines.append(f"  sdpa / eager attention = {r['sdpa_over_eager']:.2f}: the same surface with the fused "
+                         f"kernel (largest loss difference {diff:.1e}); above 1 = sdpa is faster")
         if "ours_vmap_over_ceiling" in r:
             lines.append(f"  ours with vmap / ceiling = {r['ours_vmap_over_ceiling']:.2f}: the same with "
                          f"{result.get('ours_vmap', {}).get('vmap_points')} grid points per forward pass")

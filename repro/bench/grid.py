@@ -160,6 +160,14 @@ def _run(out_path: str | Path | None, model_name: str, device: str | torch.devic
                                    "max_abs_diff_vs_loop": float(np.nanmax(np.abs(vm.train_loss - surf.train_loss)))}
         except Exception as e:  # noqa: BLE001 - recorded, not fatal
             result["ours_vmap"] = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+    # the fused attention kernel on the same surface (issue 42: sdpa wherever no double backward is needed; the
+    # analysis evaluates its grids with the eager model it also takes Hessian products with): rate and agreement
+    fused = load_model(model_name, "pretrained", 2, seed, attn_implementation="sdpa").to(dev).eval()
+    evaluate(fused, ours_batches[:1])
+    sf, t_sdpa = timed(lambda: compute_surface(fused, base, d1, d2, axis, axis, {"train": ours_batches}), dev)
+    result["ours_sdpa"] = {**_rates(points, n, t_sdpa),
+                           "max_abs_diff_vs_eager": float(np.nanmax(np.abs(sf.train_loss - surf.train_loss)))}
+    del fused
     coords = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)[:naive_points]
     naive, t_naive = timed(lambda: _naive_surface(model, d1.vector.as_dict(), d2.vector.as_dict(), coords,
                                                   naive_batches), dev)
@@ -173,6 +181,7 @@ def _run(out_path: str | Path | None, model_name: str, device: str | torch.devic
     result["ratios"] = {
         "ours_over_ceiling": result["ours"]["points_per_s"] / ceil,
         "ours_over_naive": result["ours"]["points_per_s"] / result["naive"]["points_per_s"],
+        "sdpa_over_eager": result["ours_sdpa"]["points_per_s"] / result["ours"]["points_per_s"],
     }
     if "points_per_s" in result.get("ours_vmap", {}):
         result["ratios"]["ours_vmap_over_ceiling"] = result["ours_vmap"]["points_per_s"] / ceil
