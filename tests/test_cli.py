@@ -201,7 +201,8 @@ def test_bench_writes_under_out_by_default_and_explains_each_figure(
     out = capsys.readouterr().out
     assert re.search(r"ours / ceiling = [\d.]+: share of the rate of bare forward passes", out)
     assert re.search(r"ours / naive = [\d.]+: speed-up over the loss-landscape-style loop", out)
-    assert "loss-landscapes (PyPI): failed (ZeroDivisionError" in out  # says why there is no comparison
+    # says why there is no comparison (the published run's reason: not installed, or failed)
+    assert re.search(r"loss-landscapes \(PyPI\): (failed|unavailable) \(\w+Error", out)
     assert main(["bench", "grid", "--device", "cpu", "--results", "published"]) == 0
     assert seen[-1] == Path("published") / "grid-cpu.json"
 
