@@ -76,10 +76,6 @@ def _loss_bias(p) -> dict[str, float]:  # noqa: ANN001
     return {"loss pretrained": fx.final_loss(p.pretrained), "loss scratch": fx.final_loss(p.scratch)}
 
 
-def _censored(fn):  # noqa: ANN001, ANN202
-    return fx.censored_flags(fn)
-
-
 CLAIM = register(Claim(
     rationale=__doc__ or "",
     id="wider_optima",
@@ -108,7 +104,7 @@ CLAIM = register(Claim(
                    controls="controls weight scale (filter normalisation) and loss level; leaves the stage of "
                             "training and the step size at the point, and the point is not an optimum",
                    values=lambda p: {**fx.per_arm(lambda e: fx.matched_random_width_measured(e).value)(p),
-                                     **_censored(fx.matched_random_width_measured)(p),
+                                     **fx.censored_flags(fx.matched_random_width_measured)(p),
                                      "lr pretrained": fx.matched_learning_rate(p.pretrained),
                                      "lr scratch": fx.matched_learning_rate(p.scratch)}),
         Comparison("basin_area_scale_aware", "2D basin area {L ≤ L_min + 0.1} around θ1 in units of ‖θ1‖² (larger "
@@ -120,7 +116,7 @@ CLAIM = register(Claim(
                    controls="controls ‖δ1‖ (the paper's unit is longer for scratch); leaves the loss level at θ1 "
                             "(absolute tolerance; printed)",
                    values=lambda p: {**fx.per_arm(fx.basin_area_scale_aware)(p),
-                                     **_censored(fx.basin_scale_aware_measured)(p), **_loss_bias(p)}),
+                                     **fx.censored_flags(fx.basin_scale_aware_measured)(p), **_loss_bias(p)}),
         Comparison("hessian_lambda_max_learned_level", "top Hessian eigenvalue where the trajectory first reaches "
                    "training loss 0.75 ln C (lower for pretrained; raw: biased by weight scale and step size, "
                    "printed beside it)",

@@ -68,21 +68,15 @@ def reevaluate(root: Path) -> Path:
     from claims.evaluate import evaluate_claim
     from repro.storage import write_json
 
-    from claims.preconditions import convergence_reason
+    from repro.pipeline.runner import convergence_fields
 
     profile, report, pairs = rebuild_pairs(root)
     claims = tuple(evaluate_claim(CLAIMS.get(c.id), pairs, profile.generalization_tasks) for c in report.claims)
     # the run records' judgements that the rules make (science v3: convergence) are refreshed with the claims
     arms = {(e.setting, e.task, e.init, e.seed): e for p in pairs for e in (p.pretrained, p.scratch)}
 
-    def refreshed(r):  # noqa: ANN001, ANN202
-        e = arms.get((r.setting, r.task, r.init, r.seed))
-        if e is None or e.status != "complete":
-            return r
-        why = convergence_reason(e)
-        return dataclasses.replace(r, converged=why is None, convergence=why or "")
-
-    runs = tuple(refreshed(r) for r in report.runs)
+    runs = tuple(dataclasses.replace(r, **convergence_fields(arms[r.setting, r.task, r.init, r.seed]))
+                 if (r.setting, r.task, r.init, r.seed) in arms else r for r in report.runs)
     from repro.results import SCHEMA_VERSION
 
     write_json(root / "claims.json", dataclasses.replace(report, claims=claims, runs=runs,

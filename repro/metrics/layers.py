@@ -39,15 +39,19 @@ class RollbackResult:
 
 def rollback_loss(model: nn.Module, theta0: ParamVector, theta1: ParamVector, group_names: Sequence[str],
                   batches: Sequence[Batch], *, group: str = "", loss_fn: LossFn = classification_loss) -> RollbackResult:
-    """Loss at θ1 and at θ1 with the group's parameters put back to θ0 (the model is restored afterwards)."""
-    keep = set(group_names)
-    mixed = ParamVector(theta1.names, tuple(t0 if n in keep else t1 for n, t0, t1 in
-                                            zip(theta1.names, theta0.select(theta1.names).tensors, theta1.tensors)))
+    """Loss at θ1 and at θ1 with the group's parameters put back to θ0 (the model is restored afterwards): the swap
+    of :func:`swap_group` with θ0 as the other point."""
+    at1, rb = _at_theta1_and(model, theta1, swap_group(theta1, theta0, group_names), batches, loss_fn)
+    return RollbackResult(group, at1.loss, rb.loss, at1.accuracy, rb.accuracy)
+
+
+def _at_theta1_and(model: nn.Module, theta1: ParamVector, changed: ParamVector, batches: Sequence[Batch],
+                   loss_fn: LossFn):  # noqa: ANN202
+    """(evaluation at θ1, evaluation at ``changed``), the model restored afterwards."""
     with temporarily_set(model, theta1, []):
         at1 = evaluate(model, batches, loss_fn)
-    with temporarily_set(model, mixed, []):
-        rb = evaluate(model, batches, loss_fn)
-    return RollbackResult(group, at1.loss, rb.loss, at1.accuracy, rb.accuracy)
+    with temporarily_set(model, changed, []):
+        return at1, evaluate(model, batches, loss_fn)
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,5 @@ def layer_swap_loss(model: nn.Module, theta1: ParamVector, other: ParamVector, g
     restored afterwards. Why: rollback to θ0 (:func:`rollback_loss`) asks whether a group's *change* mattered; the
     swap asks whether a group fine-tuned on another task serves this one (paper §7's transferability, registered as
     REGISTRATION_V3 §6)."""
-    swapped = swap_group(theta1, other, group_names)
-    with temporarily_set(model, theta1, []):
-        at1 = evaluate(model, batches, loss_fn)
-    with temporarily_set(model, swapped, []):
-        sw = evaluate(model, batches, loss_fn)
+    at1, sw = _at_theta1_and(model, theta1, swap_group(theta1, other, group_names), batches, loss_fn)
     return LayerSwapResult(group, at1.loss, sw.loss, at1.accuracy, sw.accuracy)

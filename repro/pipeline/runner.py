@@ -26,6 +26,7 @@ from repro.storage import config_hash, from_json_dict, read_json, write_json
 from claims.base import CLAIMS, LEARNED_FRACTION_OF_CHANCE, REPRODUCED
 from claims.evaluate import evaluate_claim
 from claims.evidence import pairs_of
+from claims.preconditions import convergence_reason
 from repro.pipeline.distributed import Workers, join_group, leave_group
 from repro.pipeline.jobs import AnalysisJob, plan_jobs
 from repro.pipeline.plan import Outcomes, PlanResult, collect_evidence, execute, resolve
@@ -53,7 +54,6 @@ def claims_dir(profile: Profile, out: Path) -> Path:
 
 def _summaries(plan: PlanResult, root: Path) -> tuple[RunSummary, ...]:
     from claims.analysis import analysis_path
-    from claims.preconditions import convergence_reason
 
     def rel(p: str | Path) -> str:
         return str(Path(p).relative_to(root))
@@ -67,17 +67,18 @@ def _summaries(plan: PlanResult, root: Path) -> tuple[RunSummary, ...]:
             dev_accuracy=e.metrics.evals[-1].dev_accuracy if e.metrics.evals else float("nan"),
             total_steps=e.metrics.total_steps, wall_seconds=e.metrics.wall_seconds,
             overfit_run_dir=rel(e.overfit_run_dir) if e.overfit_run_dir else None, error=e.error,
-            **_convergence(e, convergence_reason),
+            **convergence_fields(e),
         )
         for e in plan.evidence
     )
 
 
-def _convergence(e, reason) -> dict:  # noqa: ANN001
-    """RunSummary's convergence fields: None for a run that did not complete (nothing to judge)."""
+def convergence_fields(e) -> dict:  # noqa: ANN001
+    """RunSummary's convergence fields of an arm's evidence (claims.preconditions.convergence_reason): None for a
+    run that did not complete (nothing to judge)."""
     if e.status != "complete":
         return {"converged": None, "convergence": ""}
-    why = reason(e)
+    why = convergence_reason(e)
     return {"converged": why is None, "convergence": why or ""}
 
 

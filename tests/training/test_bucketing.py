@@ -18,7 +18,7 @@ from repro.storage import config_hash
 from repro.training import train
 from repro.training.loop import _epoch_generator, epoch_batches, load_data
 from tests.training.test_loop_oracles import _cfg as _oracle_cfg
-from tests.training.test_loop_oracles import _examples
+from tests.training.test_loop_oracles import _examples, cut_and_resume
 
 HYPER = TrainHyper(learning_rate=3e-3, epochs=2, batch_size=16, warmup_ratio=0.34, length_bucketed=True)
 
@@ -118,10 +118,7 @@ def test_a_bucketed_run_resumed_mid_epoch_sees_the_same_remaining_batches(tiny_g
     uninterrupted bucketed run's; and the loop really trains on the bucketed order (its losses are not the random
     order's)."""
     cfg = _cfg()
-    ref = train(cfg, tmp_path / "ref", data_dir=tiny_glue, progress=False)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", data_dir=tiny_glue, progress=False, _stop_after_step=4)
-    again = train(cfg, tmp_path / "cut", data_dir=tiny_glue, progress=False)
+    ref, again = cut_and_resume(cfg, tiny_glue, tmp_path)
     assert again.metrics.train_loss[4:] == pytest.approx(ref.metrics.train_loss[4:], rel=1e-6)
     assert again.metrics.total_steps == ref.metrics.total_steps == 6
     plain = dataclasses.replace(cfg, hyper=dataclasses.replace(cfg.hyper, length_bucketed=False))

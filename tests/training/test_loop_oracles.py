@@ -66,12 +66,16 @@ def test_each_epoch_is_a_seeded_permutation_with_every_example_once_and_the_last
 def test_a_run_resumed_mid_epoch_sees_the_same_remaining_batches(tiny_glue: Path, tmp_path: Path) -> None:
     """Killed after step 4 (mid second epoch) and resumed: the per-step losses after the cut equal the
     uninterrupted run's, which they cannot if the resumed epoch were drawn in another order."""
-    cfg = _cfg()
-    ref = train(cfg, tmp_path / "ref", data_dir=tiny_glue, progress=False)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", data_dir=tiny_glue, progress=False, _stop_after_step=4)
-    again = train(cfg, tmp_path / "cut", data_dir=tiny_glue, progress=False)
+    ref, again = cut_and_resume(_cfg(), tiny_glue, tmp_path)
     assert again.metrics.train_loss[4:] == pytest.approx(ref.metrics.train_loss[4:], rel=1e-6)
+
+
+def cut_and_resume(cfg, data: Path, tmp_path: Path):  # noqa: ANN001, ANN201
+    """(the uninterrupted run, the same run killed after step 4 and resumed) of ``cfg``."""
+    ref = train(cfg, tmp_path / "ref", data_dir=data, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", data_dir=data, progress=False, _stop_after_step=4)
+    return ref, train(cfg, tmp_path / "cut", data_dir=data, progress=False)
 
 
 # -- schedule and decay set ------------------------------------------------------------------------------------------
