@@ -203,8 +203,9 @@ def summarize(effects: Sequence[float], min_effect: float, bounds: int = 0, *,
         return Stat(len(e), mean, sd, lo, hi, pos, UNDECIDABLE, tuple(e), **extra,
                     note=f"spread {sd:.3g} below the measurement resolution {quantum:.3g}: the interval would come "
                          "from rounding, not from the seeds")
-    reproduced = not blocked_lower and lower[0] >= 2 and lower[2] > 0 and lower[1] >= min_effect
-    refuted = not blocked_upper and upper[0] >= 2 and upper[3] < min_effect
+    # a blocked direction has no interval (_direction), so it can never be reached
+    reproduced = lower[2] > 0 and lower[1] >= min_effect
+    refuted = upper[3] < min_effect
     verdict = REPRODUCED if reproduced and not refuted else NOT_REPRODUCED if refuted and not reproduced \
         else INCONCLUSIVE
     notes = []
