@@ -79,6 +79,7 @@ from repro.landscape import (
     TrajectoryProjection,
     compute_curve,
     compute_surface,
+    cpu_bf16_evaluation,
     cross_task_direction,
     evaluate,
     filter_normalize,
@@ -99,7 +100,7 @@ from repro.metrics import (
     rollback_loss,
     trajectory_straightness,
 )
-from repro.models import DEPTH_GROUPS, load_model, parameter_groups
+from repro.models import DEPTH_GROUPS, attention_implementation, load_model, parameter_groups
 from repro.storage import from_json_dict, read_json, write_json
 from repro.training import TrainRun, load_data
 
@@ -117,6 +118,12 @@ ANALYSIS_VERSION = 4
 # from the start where it is reached.
 MATCHED_LOSS_FRACTION = 0.5
 MATCHED_LEARNED_FRACTION = LEARNED_FRACTION_OF_CHANCE
+# Attention for every no-grad evaluation of an analysis (curves, surfaces, widths, rollback, swap, trajectory losses):
+# the fused kernel, 1.36x faster than eager on 2 CPU cores with losses equal to 6e-8 (bench/results/grid-cpu.json,
+# issue 42); eager inside each Hessian solve (no double backward through SDPA). Registered before the next verdict
+# run (claims/REGISTRATION_V3.md, "Recipe changes after v3"); analyses made with eager grids differ only by rounding
+# and stay valid (no new ANALYSIS_VERSION).
+GRID_ATTENTION = "sdpa"
 # ε of the relative ε-sharpness box |δ_i| ≤ ε|θ_i| (Keskar et al. use 1e-3 with ε(|θ_i| + 1)).
 SHARPNESS_EPSILON = 1e-3
 # Adaptive sharpness (Andriushchenko et al. 2023; issue 19, registered 2026-12-04 before any run reads it): the ℓ2
@@ -243,6 +250,14 @@ def analyze_run(
         if cached.get("version") == ANALYSIS_VERSION and not _missing_instruments(cached, profile.landscape):
             return from_json_dict(RunAnalysis, cached)
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with cpu_bf16_evaluation(profile.landscape.cpu_grid_bf16):  # the grids only; Hessians and gradients never
+        return _measure(run, partner, profile, setting, path, data_dir, device)
+
+
+def _measure(run: TrainRun, partner: TrainRun | None, profile: Profile, setting: str, path: Path,
+             data_dir: str | Path | None, device: torch.device) -> RunAnalysis:
+    """Every measurement of :func:`analyze_run`, written to ``path``. The model runs with the fused attention
+    kernel (:data:`GRID_ATTENTION`) and switches to eager attention for each Hessian solve (double backward)."""
     ls = profile.landscape
     cfg = run.config
     store_root = path.with_suffix("")
@@ -252,7 +267,7 @@ def analyze_run(
     hess_b = _eval_batches(train_split, ls.hessian_examples, 13, ls.hessian_batch_size, device)
     sets = {"train": train_b, "dev": dev_b}
 
-    model = load_model(cfg.model, cfg.init, task.num_labels, cfg.seed, attn_implementation="eager").to(device)
+    model = load_model(cfg.model, cfg.init, task.num_labels, cfg.seed, attn_implementation=GRID_ATTENTION).to(device)
     model.eval()
     order = [n for n, _ in model.named_parameters()]
 
@@ -337,31 +352,11 @@ def analyze_run(
         for g, n in depth.items()
     }
 
-    # curvature at θ1
-    set_params(model, theta1)
-    density = None
-    with HessianOperator(model, hess_b, reuse_graph="auto") as op:  # graphs kept for every product, then released
-        eig = lanczos(op, ls.hessian_top_k, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter,
-                      seed=cfg.seed).without_vectors()
-        scaled = lanczos(ScaledHessianOperator(op), 1, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter,
-                         seed=cfg.seed).without_vectors()
-        tr = hutchinson_trace(op, ls.trace_samples, seed=cfg.seed)
-        if ls.density_probes > 0 and ls.density_steps > 0:
-            density = spectral_density(op, num_probes=ls.density_probes, num_steps=ls.density_steps, seed=cfg.seed,
-                                       grid_size=DENSITY_GRID)
-    groups_curv = None
-    if ls.group_curvature_iters > 0 and depth:
-        set_params(model, theta1)
-        groups_curv = group_curvature(model, hess_b, depth, tol=ls.hessian_tol, max_iter=ls.group_curvature_iters,
-                                      trace_samples=max(1, ls.group_trace_samples), seed=cfg.seed)
-    adaptive = None
-    if ls.adaptive_sharpness_steps > 0:
-        set_params(model, theta1)
-        adaptive = adaptive_sharpness(model, hess_b, rho=ADAPTIVE_RHO, p=ADAPTIVE_P,
-                                      steps=ls.adaptive_sharpness_steps, seed=cfg.seed)
-    set_params(model, theta1)
-    sharp = epsilon_sharpness(model, hess_b, epsilon=SHARPNESS_EPSILON, steps=5, seed=cfg.seed, offset=0.0)
-
+    # curvature at θ1, with eager attention (double backward; the gradient-only sharpness measures too, so that
+    # they stay what they were before the grids switched to the fused kernel)
+    with attention_implementation(model, "eager"):
+        curvature = _curvature_at_theta1(model, theta1, hess_b, depth, ls, cfg.seed)
+    eig, scaled, tr, density, groups_curv, adaptive, sharp = curvature
     i1 = int(np.argmin(np.abs(alphas - 1.0)))
     at1 = {k: v[i1] for k, v in curve.values.items()}
     labels = dev_split.labels.cpu()
@@ -384,6 +379,34 @@ def analyze_run(
     )
     write_json(path, result)
     return result
+
+
+def _curvature_at_theta1(model: torch.nn.Module, theta1: ParamVector, hess_b, depth: dict, ls, seed: int):  # noqa: ANN001, ANN202
+    """Hessian top-k, scaled λ_max, trace, density, depth-group curvature, adaptive and ε-sharpness at θ1."""
+    set_params(model, theta1)
+    density = None
+    with HessianOperator(model, hess_b, reuse_graph="auto") as op:  # graphs kept for every product, then released
+        eig = lanczos(op, ls.hessian_top_k, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter,
+                      seed=seed).without_vectors()
+        scaled = lanczos(ScaledHessianOperator(op), 1, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter,
+                         seed=seed).without_vectors()
+        tr = hutchinson_trace(op, ls.trace_samples, seed=seed)
+        if ls.density_probes > 0 and ls.density_steps > 0:
+            density = spectral_density(op, num_probes=ls.density_probes, num_steps=ls.density_steps, seed=seed,
+                                       grid_size=DENSITY_GRID)
+    groups_curv = None
+    if ls.group_curvature_iters > 0 and depth:
+        set_params(model, theta1)
+        groups_curv = group_curvature(model, hess_b, depth, tol=ls.hessian_tol, max_iter=ls.group_curvature_iters,
+                                      trace_samples=max(1, ls.group_trace_samples), seed=seed)
+    adaptive = None
+    if ls.adaptive_sharpness_steps > 0:
+        set_params(model, theta1)
+        adaptive = adaptive_sharpness(model, hess_b, rho=ADAPTIVE_RHO, p=ADAPTIVE_P,
+                                      steps=ls.adaptive_sharpness_steps, seed=seed)
+    set_params(model, theta1)
+    sharp = epsilon_sharpness(model, hess_b, epsilon=SHARPNESS_EPSILON, steps=5, seed=seed, offset=0.0)
+    return eig, scaled, tr, density, groups_curv, adaptive, sharp
 
 
 def _filter_normalized_restriction(d1, names, theta1: ParamVector, group: str):  # noqa: ANN001, ANN202
@@ -460,7 +483,8 @@ def _matched_curvature(model, snaps, steps, losses, train_b, hess_b, level: floa
         point = a.clone().axpy_(hi, seg)
     set_params(model, point)
     scaled = widths = None
-    with HessianOperator(model, hess_b, reuse_graph="auto") as op:  # one set of kept graphs for both solves
+    with attention_implementation(model, "eager"), HessianOperator(model, hess_b, reuse_graph="auto") as op:
+        # one set of kept graphs for both solves; eager attention for the double backward
         eig = lanczos(op, 1, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter, seed=seed).without_vectors()
         if scale_aware:
             scaled = lanczos(ScaledHessianOperator(op), 1, tol=ls.hessian_tol, max_iter=ls.hessian_max_iter,

@@ -161,16 +161,20 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 def _plan_shards(args: argparse.Namespace) -> int:
     """``repro claims --plan-shards``: print the cost-balanced split of the resolved profile (and save it with
-    --save-plan), sized by the recorded GPU timings (repro/pipeline/timings.py)."""
+    --save-plan), sized by the recorded timings of --device's kind (repro/pipeline/timings.py; cuda when --device
+    is omitted, whatever this machine has: plans are usually made here for a GPU elsewhere)."""
     from repro.config import first_seeds
     from repro.pipeline.plan import resolve
-    from repro.pipeline.shardplan import format_plan, plan_shards, save_plan
+    from repro.pipeline.shardplan import DEFAULT_BUDGET_BY_DEVICE, format_plan, plan_shards, save_plan
+    from repro.pipeline.timings import recorded_for
 
     prof = _profile(args)
     prof = resolve(prof, args.tasks, first_seeds(prof, args.seeds) if args.seeds is not None else None)
-    if args.budget <= 0:
-        raise ReproError(f"--budget {args.budget}: must be a positive number of seconds")
-    plan = plan_shards(prof, args.budget, count=args.shards)
+    timings = recorded_for(args.device)
+    budget = args.budget if args.budget is not None else DEFAULT_BUDGET_BY_DEVICE[timings.kind]
+    if budget <= 0:
+        raise ReproError(f"--budget {budget}: must be a positive number of seconds")
+    plan = plan_shards(prof, budget, timings, count=args.shards)
     print(format_plan(plan))
     if args.save_plan:
         save_plan(Path(args.save_plan), plan)
@@ -344,9 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "--save-plan), so that shards run in different sessions partition one plan")
     p.add_argument("--plan-shards", action="store_true",
                    help="print a cost-balanced split of the plan into shards that each fit --budget seconds on one "
-                        "GPU (recorded timings: repro/pipeline/timings.py); nothing runs")
-    p.add_argument("--budget", type=float, default=420.0, metavar="SECONDS",
-                   help="--plan-shards: expected seconds per shard on one H100/H200 (default 420)")
+                        "GPU, or with --device cpu on 2 CPU cores (recorded timings per device kind: "
+                        "repro/pipeline/timings.py; without --device, the GPU ones, on any machine); nothing runs")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="--plan-shards: expected wall seconds per shard: default 420 on one H100/H200 (--device "
+                        "cuda or none), 6000 (100 min) on 2 CPU cores (--device cpu)")
     p.add_argument("--shards", type=int, default=None, metavar="N",
                    help="--plan-shards: exactly N balanced shards instead of the fewest that fit --budget")
     p.add_argument("--save-plan", default=None, metavar="FILE",
@@ -445,7 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        if getattr(args, "device", None) is not None:
+        if getattr(args, "device", None) is not None and not getattr(args, "plan_shards", False):
+            # (--plan-shards only reads the device's recorded timings: a GPU's plan is made on any machine)
             from repro.validation import check_device
 
             check_device(args.device)

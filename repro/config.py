@@ -138,6 +138,12 @@ class LandscapeSettings:
     # `width_bisection_steps` halvings of the bracket of the first crossing; at most ladder + steps losses per side.
     width_ladder: int = 8
     width_bisection_steps: int = 8
+    # bf16 autocast for the landscape evaluations (curves, surfaces, widths, rollback and swap losses; never the
+    # Hessian or gradient products) on the CPU too -- CUDA always evaluates them in bf16 (issue 42). Off in every
+    # profile: `repro bench grid` and scripts/pipeline_before_after.py measure its speed and its error on each
+    # measure against float32; a profile may turn it on only where that error is below a tenth of the measure's
+    # minimum effect (a registered recipe change). Left out of the JSON while False, like TrainHyper.length_bucketed.
+    cpu_grid_bf16: bool = field(default=False, metadata={OMIT_AT_DEFAULT: True})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@
 #     run(command="bash scripts/device_run.sh bench",  carry=[".device"], timeout_s=300)   # optional, issue 11
 # The 15 device-minutes of a session include the machine's start (1-2 min) and idle time; a machine stays warm only
 # ~30 s after a call, so issue a follow-up call at once or give_back. "all" gives tests 200 s and claims 340 s.
-# Expected cost (the recorded GPU timings, repro/pipeline/timings.py, the one place they live):
+# Expected cost (the recorded GPU timings, repro/pipeline/timings.py, the one place they live, beside the CPU ones):
 # the claims subset (2 tasks x 2 inits x 2 settings, plus overfit runs, 8 analyses) is ~10-13 min -- more than one
 # call. It resumes: a second `claims` call on the still-warm machine continues from /tmp/repro-device/claims (runs and
 # analyses are cached by config); on a fresh machine it starts over.
@@ -25,7 +25,8 @@
 #           missing shards of the frozen plan SHARD_PLAN (default reports/standard/shards/plan.json; "missing" =
 #           no output under SHARDS_HAVE, default the plan's folder) that fit the time left of SHARD_LIMIT seconds
 #           (default 480: the 600 s of a call less start and transfer), or the shards named; pack their outputs in
-#           $OUT/shards.tar.gz, print the measured timings (for repro/pipeline/timings.py) and the command that
+#           $OUT/shards.tar.gz, print the measured timings (for repro/pipeline/timings.py, the same figures
+#           `python -m repro.pipeline.timings DIR` prints for any finished run, CPU ones too) and the command that
 #           copies the shards into reports/standard/shards/. One call:
 #     run(command="bash scripts/device_run.sh shard next", carry=[".device"], timeout_s=600)
 # REPRO_DEVICE_LOCAL=1 skips the device environment (wheels, MiniLM, .device/glue; PYTHON names the interpreter):
@@ -200,23 +201,17 @@ import json, sys
 from pathlib import Path
 
 from repro.pipeline.shardplan import load_plan
+from repro.pipeline.timings import format_measured, measure
 
 plan = load_plan(Path(sys.argv[1]))
-train = analysis = total = steps = n_an = 0.0
-devices = set()
-found = sorted(Path(sys.argv[2]).glob("shard-*/manifest.json"))
-for m in found:
+for m in sorted(Path(sys.argv[2]).glob("shard-*/manifest.json")):
     d = json.loads(m.read_text())
     spec = plan.shards[d["shard"]]
     t = d["durations"]
-    train, analysis, total = train + t["train_seconds"], analysis + t["analysis_seconds"], total + t["total_seconds"]
-    steps, n_an = steps + spec.train_steps, n_an + len(spec.analyses)
-    devices.add(d["provenance"]["device"])
     print(f"measured shard {d['shard']}/{d['shards']}: {t['total_seconds']:.0f} s (expected {spec.expected_seconds:.0f}"
           f" s), training {t['train_seconds']:.0f} s, analyses {t['analysis_seconds']:.0f} s")
-print(f"measured timings on {', '.join(sorted(devices))} (update repro/pipeline/timings.py RECORDED with them): "
-      f"train_steps_per_second={steps / max(train, 1e-9):.2f}, analysis_seconds={analysis / max(n_an, 1):.1f}, "
-      f"process_seconds={(total - train - analysis) / max(len(found), 1):.1f}")
+# the same figures for any finished run, CPU or GPU: python -m repro.pipeline.timings DIR
+print(format_measured(measure(Path(sys.argv[2]))))
 EOF
     echo "copy the shards into the repository (then commit them): tar -xzf FILES_AT/shards.tar.gz -C $have"
 }

@@ -201,8 +201,8 @@ def test_bench_writes_under_out_by_default_and_explains_each_figure(
     out = capsys.readouterr().out
     assert re.search(r"ours / ceiling = [\d.]+: share of the rate of bare forward passes", out)
     assert re.search(r"ours / naive = [\d.]+: speed-up over the loss-landscape-style loop", out)
-    # says why there is no comparison (the published run's reason: not installed, or failed)
-    assert re.search(r"loss-landscapes \(PyPI\): (failed|unavailable) \(\w+Error", out)
+    # the comparison, or why there is none (the published run's reason: not installed, or failed)
+    assert re.search(r"ours / loss-landscapes = [\d.]+|loss-landscapes \(PyPI\): (failed|unavailable) \(\w+Error", out)
     assert main(["bench", "grid", "--device", "cpu", "--results", "published"]) == 0
     assert seen[-1] == Path("published") / "grid-cpu.json"
 
@@ -215,6 +215,39 @@ def test_bench_says_when_pyhessian_is_unavailable() -> None:
     assert any("time ratio PyHessian / ours" in ln and "above 1 = ours is faster" in ln for ln in lines)
     recorded["top5"]["pyhessian_power"] = {"status": "unavailable", "reason": "ImportError: no pyhessian"}
     assert any("PyHessian: unavailable (ImportError: no pyhessian)" in ln for ln in describe_bench(recorded))
+
+
+def test_bench_curvature_peers_not_installed_and_fastest_peer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer whose import fails is recorded as "not installed" (the benchmark goes on); the summary prints each
+    peer and the fastest one against ours, with the goal line."""
+    import repro.bench.peers as peers
+    from repro.bench.common import describe_bench
+    from repro.bench.curvature import _fastest_peer
+
+    def missing(name: str) -> None:
+        raise ModuleNotFoundError(f"No module named {name!r}")
+
+    monkeypatch.setattr(peers, "import_peer", missing)
+    for name in peers.PEER_MODULES:  # fails at the import, before touching the (absent) model
+        entry = peers.run_peer(name, None, {}, [], 1, 1e-3, 10, 0, None, lambda t: t, {})
+        assert entry == {"status": "not installed", "reason": f"ModuleNotFoundError: No module named {name!r}"}
+    assert all(e["status"] == "not installed" for e in peers.peer_product_differences(None, {}, [], None, 0).values())
+
+    ours = {"seconds": 2.0, "hvps": 10, "eigenvalues": [1.0], "rel_residuals": [1e-4], "converged": True}
+    entry = {"ours_lanczos": ours, "ours_lanczos_residual_rule": {**ours, "seconds": 3.0},
+             "pyhessian_power": {"status": "ok", "seconds": 4.0, "hvps": 30, "rel_residuals": [1e-2]},
+             "peers": {"curvlinops": {"status": "ok", "seconds": 2.5, "hvps": 21, "rel_residuals": [1e-4],
+                                      "solver": "eigsh", "relative_difference_lambda_max": 1e-4},
+                       "hessian_eigenthings": peers.run_peer("hessian_eigenthings", None, {}, [], 1, 1e-3, 10, 0,
+                                                             None, lambda t: t, {})}}
+    fp = _fastest_peer(entry)
+    assert fp is not None and fp["peer"] == "curvlinops" and fp["ours"] == "ours_lanczos_residual_rule"
+    assert fp["peer_over_ours"] == pytest.approx(2.5 / 3.0) and fp["goal_met"] is False
+    entry["fastest_peer"] = fp
+    lines = describe_bench({"benchmark": "curvature", "lambda_max": entry})
+    assert any(ln.strip().startswith("hessian_eigenthings: not installed (ModuleNotFoundError") for ln in lines)
+    assert any("fastest peer: curvlinops 2.50 s" in ln for ln in lines)
+    assert "    goal: at least as fast as the fastest peer -- NOT met" in lines
 
 
 def test_library_benchmarks_default_outside_the_source_tree(monkeypatch: pytest.MonkeyPatch) -> None:

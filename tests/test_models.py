@@ -141,3 +141,35 @@ def test_fp16_checkpoint_trains_in_float32_to_a_finite_loss(fp16_checkpoint: Pat
     # float32 AdamW moves weights by ~lr per step; in fp16 most of these updates would round away
     moved = sum(int((theta1[k] != theta0[k]).sum()) for k in theta1)
     assert moved > 0.5 * sum(t.numel() for t in theta1.values())
+
+
+def test_attention_switch_gives_the_same_logits_restores_and_eager_is_what_double_backward_needs() -> None:
+    """Issue 42: grids run with the fused kernel, Hessian solves switch the same model to eager. The switch changes
+    the logits by float rounding only (padding masked in both), puts the previous implementation back even when the
+    block raises, and a double backward through SDPA fails where the eager block succeeds (why the switch exists)."""
+    from repro.curvature import HessianOperator
+    from repro.models import attention_implementation
+
+    model = load_model("tiny-minilm", "pretrained", 2, 0, attn_implementation="sdpa").eval()
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, 2000, (4, 20), generator=g)
+    mask = torch.ones(4, 20, dtype=torch.long)
+    mask[1, 9:] = 0
+    mask[3, 3:] = 0
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 0, 1])}
+    with torch.no_grad():
+        fused = model(input_ids=ids, attention_mask=mask).logits
+        with attention_implementation(model, "eager") as same:
+            assert same is model and model.config._attn_implementation == "eager"
+            eager = model(input_ids=ids, attention_mask=mask).logits
+    assert model.config._attn_implementation == "sdpa"
+    assert torch.allclose(fused, eager, atol=1e-5, rtol=0) and not torch.equal(fused, torch.zeros_like(fused))
+    with pytest.raises(KeyError), attention_implementation(model, "eager"):
+        raise KeyError("inside")
+    assert model.config._attn_implementation == "sdpa"
+    v = torch.randn(sum(p.numel() for p in model.parameters()), generator=g)
+    with pytest.raises(ValueError, match="needs eager attention .*attention_implementation"):
+        HessianOperator(model, [batch])  # refused up front: through SDPA the double backward fails at the product
+    assert torch.isfinite(HessianOperator(model, [batch], method="finite_difference").matvec(v)).all()
+    with attention_implementation(model, "eager"):
+        assert torch.isfinite(HessianOperator(model, [batch]).matvec(v)).all()

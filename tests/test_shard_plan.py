@@ -27,6 +27,7 @@ from repro.pipeline.revision import (
     science_files,
 )
 from repro.pipeline.shardplan import (
+    DEFAULT_BUDGET_BY_DEVICE,
     PLAN_FILE,
     ShardPlan,
     computed_shards,
@@ -37,7 +38,15 @@ from repro.pipeline.shardplan import (
     save_plan,
     seconds_model,
 )
-from repro.pipeline.timings import RECORDED
+from repro.pipeline.timings import (
+    RECORDED,
+    RECORDED_BY_DEVICE,
+    RECORDED_CPU,
+    RECORDED_CUDA,
+    GpuTimings,
+    Timings,
+    measure,
+)
 from repro.storage import from_json_dict, to_json_dict
 from tests.plan_fixtures import tiny_profile, tiny_profile_overrides
 
@@ -137,6 +146,108 @@ def test_the_committed_standard_plan_is_the_standard_profile_split() -> None:
     assert all(s.expected_seconds <= plan.budget_seconds for s in plan.shards)
 
 
+# -- CPU timings (issue 42) ---------------------------------------------------------------------------------------
+def test_cpu_plans_fit_the_100_minute_budget_with_the_cpu_figures() -> None:
+    """Each CPU shard's expected seconds, recomputed from the CPU figures, are what the plan states and ≤ 100 min;
+    one shard fewer cannot fit; the recorded figures are one place, per device kind, GPU ones unchanged."""
+    assert RECORDED_BY_DEVICE == {"cuda": RECORDED_CUDA, "cpu": RECORDED_CPU} and RECORDED is RECORDED_CUDA
+    assert GpuTimings is Timings and RECORDED_CPU.kind == "cpu" and RECORDED_CUDA.kind == "cuda"
+    profile = get_profile("cpu")
+    plan = plan_shards(profile, DEFAULT_BUDGET_BY_DEVICE["cpu"], RECORDED_CPU)
+    assert DEFAULT_BUDGET_BY_DEVICE == {"cuda": 420.0, "cpu": 6000.0} and plan.timings == RECORDED_CPU
+    train_s, an_s = seconds_model(profile, RECORDED_CPU)
+    _, jobs = plan_jobs(profile, "plan")
+    by = {job_label(j): j for j in jobs}
+    for s in plan.shards:
+        runs = {run_key(c) for a in s.analyses for c in by[a].needs()}
+        cost = RECORDED_CPU.process_seconds + sum(an_s[a] for a in s.analyses) + sum(train_s[k] for k in runs)
+        assert cost == pytest.approx(s.expected_seconds, abs=0.06) and s.expected_seconds <= 6000.0
+    if plan.count > 1:
+        assert max(x.expected_seconds for x in plan_shards(profile, 6000.0, RECORDED_CPU,
+                                                             count=plan.count - 1).shards) > 6000.0
+    # the cpu profile's own model and batch are the CPU reference: a training run costs its steps at 3.23 steps/s
+    key, steps = next((j.key, j.cost) for j in plan_jobs(profile, "plan")[0])
+    assert train_s[key] == pytest.approx(steps / RECORDED_CPU.train_steps_per_second)
+
+
+def test_the_cpu_figures_give_more_shards_than_the_gpu_ones_for_the_same_budget() -> None:
+    for name, budget in (("cpu", 6000.0), ("cpu", 3000.0)):
+        gpu = plan_shards(get_profile(name), budget, RECORDED_CUDA)
+        cpu = plan_shards(get_profile(name), budget, RECORDED_CPU)
+        assert cpu.count > gpu.count and cpu.expected_seconds > gpu.expected_seconds
+    # on the CPU a larger batch or a deeper model costs more per step (examples x layers); on a GPU it does not
+    std = dataclasses.replace(get_profile("cpu"), model="minilm-l6")
+    assert seconds_model(std, RECORDED_CPU)[1] != seconds_model(get_profile("cpu"), RECORDED_CPU)[1]
+    a, b = (sum(seconds_model(p, RECORDED_CPU)[0].values()) for p in (std, get_profile("cpu")))
+    assert a == pytest.approx(2 * b)  # 6 layers against 3
+    a, b = (sum(seconds_model(p, RECORDED_CUDA)[0].values()) for p in (std, get_profile("cpu")))
+    assert a == pytest.approx(b)
+
+
+def test_a_plan_file_written_before_cpu_timings_loads_as_a_gpu_plan(tmp_path: Path) -> None:
+    """Old plan files' timings have no kind or reference profile: they load as the GPU timings they were."""
+    committed = load_plan(REPO / "reports" / "standard" / "shards" / PLAN_FILE)
+    assert "kind" not in json.loads((REPO / "reports" / "standard" / "shards" / PLAN_FILE).read_text())["timings"]
+    assert committed.timings.kind == "cuda" and committed.timings.reference_profile == "standard"
+    old = to_json_dict(plan_shards(get_profile("standard"), count=3))
+    del old["timings"]["kind"], old["timings"]["reference_profile"]
+    (tmp_path / PLAN_FILE).write_text(json.dumps(old))
+    back = load_plan(tmp_path / PLAN_FILE)
+    assert back.timings == RECORDED_CUDA and back == plan_shards(get_profile("standard"), count=3)
+    # the GPU split of the standard profile is still the committed one (the CPU figures changed nothing there)
+    assert plan_shards(get_profile("standard"), committed.budget_seconds).digest == committed.digest
+
+
+def _fake_run(folder: Path, profile: Profile, device: str, runs: list[tuple[int, float, int]],
+              durations: dict[str, float], analyses: int, version: int) -> None:
+    """A finished shard output: a manifest, training records (steps, wall seconds, batch size) and analyses."""
+    folder.mkdir(parents=True)
+    for i, (steps, wall, batch) in enumerate(runs):
+        run = folder / "train" / f"{folder.name}-run{i}"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({"status": "complete", "total_steps": steps,
+                                                      "wall_seconds": wall}))
+        (run / "config.json").write_text(json.dumps({"config": {"model": profile.model,
+                                                                "hyper": {"batch_size": batch}}}))
+    (folder / "analysis").mkdir()
+    for i in range(analyses):
+        (folder / "analysis" / f"a{i}.json").write_text(json.dumps({"version": version}))
+    (folder / "manifest.json").write_text(json.dumps({
+        "shard": 0, "shards": 1, "profile": profile.to_json(), "analyses": [f"a{i}" for i in range(analyses)],
+        "analysis_failures": {}, "durations": durations,
+        "provenance": {"device": device, "created": "2026-12-07T00:00:00+00:00"}}))
+
+
+def test_the_measuring_helper_returns_the_rates_put_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two shards of the cpu profile as its analysis was measured (version 3, no instruments): the figures are the
+    plain ratios of the numbers put in; a batch twice the reference's counts its steps twice on the CPU only."""
+    from repro.pipeline.timings import _main, measured_profile
+
+    prof = measured_profile(get_profile("cpu"))
+    b = prof.pretrained.batch_size
+    _fake_run(tmp_path / "cpu" / "shard-0-of-2", prof, "cpu:x86_64 x2 threads", [(160, 50.0, b), (256, 80.0, b)],
+              {"train_seconds": 140.0, "analysis_seconds": 400.0, "total_seconds": 560.0}, 3, 3)
+    _fake_run(tmp_path / "cpu" / "shard-1-of-2", prof, "cpu:x86_64 x2 threads", [(160, 30.0, 2 * b)],
+              {"train_seconds": 35.0, "analysis_seconds": 200.0, "total_seconds": 245.0}, 2, 3)
+    m = measure(tmp_path / "cpu")
+    assert (m.runs, m.steps, m.analyses, m.processes) == (3, 576, 5, 2)
+    t = m.timings
+    assert t.kind == "cpu" and t.reference_profile == "cpu" and t.device == "cpu:x86_64 x2 threads"
+    assert t.train_steps_per_second == pytest.approx((160 + 256 + 2 * 160) / 160.0, abs=1e-3)
+    assert t.analysis_seconds == pytest.approx(600.0 / 5, abs=0.05)
+    assert t.process_seconds == pytest.approx(((560 - 540) + (245 - 235)) / 2, abs=0.05)
+    # a GPU's shards: steps are steps whatever the batch
+    _fake_run(tmp_path / "gpu" / "shard-0-of-1", prof, "cuda:NVIDIA H200", [(100, 4.0, b), (100, 4.0, 2 * b)],
+              {"train_seconds": 10.0, "analysis_seconds": 90.0, "total_seconds": 130.0}, 2, 3)
+    g = measure(tmp_path / "gpu").timings
+    assert g.kind == "cuda" and g.train_steps_per_second == pytest.approx(25.0)
+    assert g.process_seconds == pytest.approx(30.0)
+    assert _main([str(tmp_path / "cpu")]) == 0
+    out = capsys.readouterr().out
+    assert "train_steps_per_second=4.6," in out and "paste: Timings(" in out
+    assert _main([str(tmp_path / "nothing")]) == 2
+
+
 # -- CLI ---------------------------------------------------------------------------------------------------------
 def test_plan_shards_prints_and_saves_the_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "plan.json"
@@ -147,6 +258,12 @@ def test_plan_shards_prints_and_saves_the_split(tmp_path: Path, capsys: pytest.C
     assert len(re.findall(r"^  shard \d+/\d+: ", out, flags=re.MULTILINE)) == n and "issue 11" in out
     assert main(["claims", "--profile", "standard", "--plan-shards", "--budget", "20"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    # --device cpu: the CPU figures and the 100-minute budget, both stated; --device cuda plans on any machine
+    assert main(["claims", "--profile", "cpu", "--plan-shards", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "each expected at most 6000 s (100.0 min) on cpu" in out and "device cpu, budget 6000 s" in out
+    assert main(["claims", "--profile", "cpu", "--plan-shards", "--device", "cuda"]) == 0
+    assert "device cuda, budget 420 s" in capsys.readouterr().out
 
 
 def test_a_shard_plan_of_another_profile_or_count_is_refused_with_exit_2(

@@ -133,6 +133,18 @@ def describe_bench(result: dict[str, Any]) -> list[str]:
             diff = result.get("ours_sdpa", {}).get("max_abs_diff_vs_eager", float("nan"))
             lines.append(f"  sdpa / eager attention = {r['sdpa_over_eager']:.2f}: the same surface with the fused "
                          f"kernel (largest loss difference {diff:.1e}); above 1 = sdpa is faster")
+        if "sdpa_useful_over_matmul_ceiling" in r:
+            mc = result.get("matmul_ceiling", {}).get("float32", {}).get("gflops", float("nan"))
+            sd = result.get("ours_sdpa", {})
+            lines.append(f"  sdpa (the analysis' grids): {sd.get('useful_gflops', float('nan')):.1f} GFLOP/s on real "
+                         f"tokens = {r['sdpa_useful_over_matmul_ceiling']:.2f} of the float32 matmul ceiling at the "
+                         f"model's shapes ({mc:.1f} GFLOP/s); goal 0.7 -- "
+                         f"{'met' if r['sdpa_useful_over_matmul_ceiling'] >= 0.7 else 'NOT met'}")
+        if "bf16_over_float32" in r:
+            b16 = result.get("ours_sdpa_bf16", {})
+            lines.append(f"  bf16 / float32 grids = {r['bf16_over_float32']:.2f} (native bf16 matmuls: "
+                         f"{b16.get('native_bf16')}; largest loss difference "
+                         f"{b16.get('max_abs_diff_vs_float32', float('nan')):.1e}); above 1 = bf16 is faster")
         if "ours_vmap_over_ceiling" in r:
             lines.append(f"  ours with vmap / ceiling = {r['ours_vmap_over_ceiling']:.2f}: the same with "
                          f"{result.get('ours_vmap', {}).get('vmap_points')} grid points per forward pass")
@@ -178,6 +190,37 @@ def describe_bench(result: dict[str, Any]) -> list[str]:
                 lines.append(f"    ours with its residual rule: {strict.get('hvps')} products in "
                              f"{strict.get('seconds', float('nan')):.2f} s, worst relative residual {s_res:.1e}"
                              + (f"; time ratio PyHessian / ours = {ratio:.2f}" if ratio is not None else ""))
+            for peer, pe in (entry.get("peers") or {}).items():
+                if pe.get("status") == "ok":
+                    pe_res = max(pe.get("rel_residuals") or [float("nan")])
+                    lines.append(f"    {peer} ({pe.get('solver')}): {pe.get('hvps')} products in "
+                                 f"{pe.get('seconds', float('nan')):.2f} s, worst relative residual {pe_res:.1e}, "
+                                 f"λ_max relative difference from ours "
+                                 f"{pe.get('relative_difference_lambda_max', float('nan')):.1e}")
+                else:
+                    lines.append(f"    {peer}: {pe.get('status')}" + (f" ({pe['reason']})" if pe.get("reason")
+                                                                       and pe.get("status") == "not installed" else ""))
+            if "peers" in entry:
+                fp = entry.get("fastest_peer")
+                if fp:
+                    lines.append(f"    fastest peer: {fp['peer']} {fp['peer_seconds']:.2f} s vs ours "
+                                 f"({fp['ours'].replace('_', ' ')}) {fp['ours_seconds']:.2f} s; peer / ours = "
+                                 f"{fp['peer_over_ours']:.2f} (above 1 = ours is faster)")
+                    lines.append("    goal: at least as fast as the fastest peer -- "
+                                 + ("met" if fp.get("goal_met") else "NOT met"))
+                else:
+                    lines.append("    goal: at least as fast as the fastest peer -- no peer ran, not compared")
+        for peer, pp in (result.get("peer_products") or {}).items():
+            if pp.get("status") == "ok":
+                lines.append(f"  {peer}'s Hessian-vector product vs ours (one random vector): relative difference "
+                             f"{pp['relative_difference']:.1e}")
+        bp = result.get("batched_products")
+        if bp:
+            per_k = bp.get("per_k", {})
+            lines.append("  several vectors per pass (batched / looped speed, above 1 = batching pays): "
+                         + ", ".join(f"k={k} {v['speedup_batched_over_looped']:.2f}" for k, v in per_k.items())
+                         + f"; largest difference {bp.get('max_rel_difference', float('nan')):.1e}"
+                         + ("" if bp.get("batched_available") else f" (fell back: {bp.get('batched_fallback')})"))
         fd = result.get("finite_difference")
         if fd:
             err = fd.get("relative_error", {})

@@ -11,6 +11,13 @@ HVP is the same double backward in both. Every timing comes from ``repeats`` run
 untimed warm-up products (:mod:`repro.bench.hvp`); ratios use the best of them (other processes only add time),
 medians are recorded too. PyHessian's global-RNG start vector is seeded inside a forked RNG.
 
+Peers (issue 42, :mod:`repro.bench.peers`): curvlinops' ``HessianLinearOperator`` with SciPy's ``eigsh`` and
+hessian-eigenthings' Lanczos, in the same rotation, on the same batch and group at the same ``tol`` (their own,
+residual-type stopping rules), each recorded under ``peers`` with its status (``"ok"``, ``"not installed"``,
+``"failed: <reason>"``), seconds, products, eigenvalues, residuals and the relative difference of its λ_max from
+ours; ``fastest_peer`` compares the fastest of all peers (PyHessian included) with ours under the same kind of rule
+(goal: at least as fast). ``peer_products``: each peer's product against ours along one random vector.
+
 ``reuse`` (issue 42) measures on the verdict analysis's own Hessian batches: ``hessian_examples`` training examples
 of a profile (default ``standard``: 256 SST-2 examples, 4 length-sorted batches of 64) from the local GLUE copy
 (``data_dir``, else ``$REPRO_DATA_DIR``; synthetic examples only when there is none, marked ``"data": "synthetic"``),
@@ -47,6 +54,7 @@ from repro.bench.common import (
 )
 from repro.bench.hvp import (
     HFWrapper,
+    batched_products_comparison,
     finite_difference_comparison,
     per_product_costs,
     pyhessian_session,
@@ -54,6 +62,7 @@ from repro.bench.hvp import (
     reuse_costs,
     stacked_inputs,
 )
+from repro.bench.peers import PEER_MODULES, PEER_RULES, peer_product_differences, run_peer
 from repro.curvature import HessianOperator, lanczos
 from repro.landscape.params import ParamVector
 from repro.models.groups import parameter_groups
@@ -125,6 +134,43 @@ def _summarise(runs: list[dict[str, Any]], check: HessianOperator) -> dict[str, 
     return last
 
 
+def _summarise_peer(runs: list[dict[str, Any]], check: HessianOperator, ours: dict[str, Any]) -> dict[str, Any]:
+    """A peer's runs as :func:`_summarise` does ours, plus the relative difference of its λ_max (the first,
+    largest-magnitude eigenvalue, as ours) and the largest over its top-k (both sorted) from ours (eigenvalue-change
+    rule); a peer that did not run: its status."""
+    if not runs or any(r.get("status") != "ok" for r in runs):
+        bad = next((r for r in runs if r.get("status") != "ok"), {"status": "not run"})
+        return {k: v for k, v in bad.items() if k != "vectors"}
+    out = _summarise(runs, check)
+    lam, peer_lam = ours["eigenvalues"][0], out["eigenvalues"][0]
+    out["relative_difference_lambda_max"] = abs(peer_lam - lam) / abs(lam)
+    mine = sorted(ours["eigenvalues"], reverse=True)
+    theirs = sorted(out["eigenvalues"], reverse=True)
+    out["relative_difference_topk"] = max(abs(t - m) / abs(m) for t, m in zip(theirs, mine))
+    return out
+
+
+def _fastest_peer(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The fastest peer that ran (best time), against ours under the same kind of stopping rule: PyHessian against
+    ``ours_lanczos`` (eigenvalue change), the residual-rule peers against ``ours_lanczos_residual_rule``. The goal
+    (issue 42): ours at least as fast as the fastest peer."""
+    cands = []
+    ph = entry.get("pyhessian_power", {})
+    if ph.get("status", "ok") == "ok" and "seconds" in ph:
+        cands.append(("pyhessian", ph["seconds"], "ours_lanczos"))
+    for name, e in entry.get("peers", {}).items():
+        if e.get("status") == "ok":
+            cands.append((name, e["seconds"], "ours_lanczos_residual_rule" if PEER_RULES[name] == "residual"
+                          else "ours_lanczos"))
+    if not cands:
+        return None
+    name, secs, ours_key = min(cands, key=lambda c: c[1])
+    ours_s = entry[ours_key]["seconds"]
+    return {"peer": name, "peer_seconds": secs, "ours": ours_key, "ours_seconds": ours_s,
+            "peer_over_ours": secs / ours_s, "goal": "at least as fast as the fastest peer",
+            "goal_met": ours_s <= secs}
+
+
 def run_curvature_bench(
     out_path: str | Path | None = None,
     *,
@@ -179,6 +225,9 @@ def _run(out_path: str | Path | None, model_name: str, device: str | torch.devic
                               "threads_requested": kw["threads"]}
     # first: the per-product costs, whose untimed warm-up products also warm the solvers' kernels below
     result["per_product"] = per_product_costs(model, batch, names, repeats=max(5, repeats), seed=seed, device=dev)
+    # several vectors in one pass (vmap over the second backward; SLQ probes, Hutchinson): looped vs batched
+    result["batched_products"] = batched_products_comparison(model, [batch], names, ks=(1, 2, 4, 8),
+                                                             repeats=max(3, repeats), seed=seed, device=dev)
     check = HessianOperator(model, [batch], names, reuse_graph=True)
     result["num_params"] = check.size
     if kw["profile"] is not None:
@@ -192,14 +241,23 @@ def _run(out_path: str | Path | None, model_name: str, device: str | torch.devic
                     "batches; read by repro.pipeline.jobs.analysis_cost",
             "model": model_name, "profile": kw["profile"], "device": str(dev), "threads": torch.get_num_threads(),
         }
+    result["peer_products"] = peer_product_differences(model, batch, names, check, seed)
     top_vector = None
+    peer_state: dict[str, Any] = {}
+
+    def unflatten(flat: Tensor) -> Any:
+        return check.params.unflatten(flat.to(device=check.device, dtype=check.dtype))
     for label, kk in (("lambda_max", 1), (f"top{k}", k)):
-        runs: dict[str, list[dict[str, Any]]] = {"eq": [], "res": [], "ph": []}
-        order = ["ph", "eq", "res"]
+        runs: dict[str, list[dict[str, Any]]] = {"eq": [], "res": [], "ph": [], **{p: [] for p in PEER_MODULES}}
+        order = ["ph", "eq", "res", *PEER_MODULES]
         for rep in range(repeats if kk == 1 else kw["topk_repeats"]):
-            for who in order[rep % 3:] + order[: rep % 3]:  # rotate, so no contestant always runs first
+            r0 = rep % len(order)
+            for who in order[r0:] + order[:r0]:  # rotate, so no contestant always runs first
                 if who == "ph":
                     runs["ph"].append(_pyhessian(model, batch, names, kk, tol, max_iter, seed, dev))
+                elif who in PEER_MODULES:
+                    runs[who].append(run_peer(who, model, batch, names, kk, tol, max_iter, seed, dev, unflatten,
+                                              peer_state))
                 else:
                     runs[who].append(_ours(model, batch, names, kk, tol, max_iter, seed, dev,
                                            "eigenvalue_change" if who == "eq" else "residual"))
@@ -217,6 +275,8 @@ def _run(out_path: str | Path | None, model_name: str, device: str | torch.devic
             entry["hvp_ratio_residual_rule"] = ph["hvps"] / ours_res["hvps"]
         else:
             entry["pyhessian_power"] = runs["ph"][-1]
+        entry["peers"] = {p: _summarise_peer(runs[p], check, ours) for p in PEER_MODULES}
+        entry["fastest_peer"] = _fastest_peer(entry)
         result[label] = entry
     if kw["finite_difference"]:
         sdpa = None

@@ -176,6 +176,53 @@ def finite_difference_comparison(model: nn.Module, sdpa_model: nn.Module | None,
     return out
 
 
+def batched_products_comparison(model: nn.Module, batches: Sequence[dict[str, Tensor]], names: Sequence[str] | None,
+                                *, ks: Sequence[int] = (1, 2, 4, 8), repeats: int = 3, seed: int = 0,
+                                reuse_graph: bool = True, device: torch.device | None = None) -> dict[str, Any]:
+    """Several vectors per pass (:meth:`HessianOperator.matmat`, the second backward vmapped over k vectors) against
+    k single products (:meth:`~repro.curvature.base.Operator.matvec` in a loop), on the same operator with kept
+    graphs (``reuse_graph=True``, after one untimed product that builds them): seconds per product (time of the k
+    products / k, best and median of ``repeats``, interleaved looped/batched) at each k, the speed-up, the largest
+    relative difference ‖(HV)_i − Hv_i‖/‖Hv_i‖ over the k rows, whether the batched path ran (``batched_available``;
+    ``batched_fallback`` says why not), and the products counted (k per call either way). The SLQ and Hutchinson
+    estimators' ``batch_vectors`` default is chosen from this measurement."""
+    op = HessianOperator(model, batches, names, reuse_graph=reuse_graph)
+    dev = device if device is not None else op.device
+    sync = _sync(dev)
+    g = torch.Generator().manual_seed(int(seed))
+    op.matvec(_unit(op.size, seed, op))  # builds (and keeps) the graphs, warms the kernels up
+    per_k: dict[str, Any] = {}
+    for k in ks:
+        V = torch.randn(int(k), op.size, generator=g, dtype=torch.float64)
+        V = (V / V.norm(dim=1, keepdim=True)).to(device=op.device, dtype=op.dtype)
+        start = op.num_matvecs
+        looped_v = torch.stack([op.matvec(V[i]) for i in range(int(k))])
+        batched_v = op.matmat(V)  # untimed warm-up of the batched path at this k (and the check)
+        counted = op.num_matvecs - start
+        rel = max(float((batched_v[i] - looped_v[i]).double().norm() / looped_v[i].double().norm())
+                  for i in range(int(k)))
+        times: dict[str, list[float]] = {"looped": [], "batched": []}
+        for _ in range(repeats):
+            times["looped"] += seconds_of(lambda: [op.matvec(V[i]) for i in range(int(k))], 1, sync)
+            times["batched"] += seconds_of(lambda: op.matmat(V), 1, sync)
+        best = {m: min(t) / k for m, t in times.items()}
+        per_k[str(k)] = {
+            "seconds_per_product": best,
+            "seconds_per_product_median": {m: statistics.median(t) / k for m, t in times.items()},
+            "speedup_batched_over_looped": best["looped"] / best["batched"],
+            "max_rel_difference": rel, "products_counted": counted, "products_expected": 2 * int(k),
+        }
+    out: dict[str, Any] = {
+        "ks": [int(k) for k in ks], "per_k": per_k, "batched_available": op.batched,
+        "batched_fallback": op.batched_fallback, "reuse_graph": reuse_graph, "num_params": op.size,
+        "dtype": str(op.dtype).replace("torch.", ""), "device": str(op.device), "threads": torch.get_num_threads(),
+        "batch_shapes": [list(b["input_ids"].shape) for b in batches],
+        "max_rel_difference": max(v["max_rel_difference"] for v in per_k.values()) if per_k else 0.0,
+    }
+    op.close()
+    return out
+
+
 def rel_residuals(op: HessianOperator, vals: Sequence[float], vecs: Sequence[ParamVector]) -> list[float]:
     """‖Hv − λv‖/|λ| of each pair, recomputed with ``op`` for unit v (not counted or timed)."""
     out = []

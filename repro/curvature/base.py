@@ -70,6 +70,29 @@ class Operator(ABC):
             )
         return out
 
+    def _matmat(self, V: Tensor) -> Tensor:
+        """H Vᵀ row by row (operators with a batched product override this)."""
+        return torch.stack([self._matvec(V[i]) for i in range(V.shape[0])])
+
+    def matmat(self, V: Tensor) -> Tensor:
+        """The products of the k rows of ``V`` (shape ``(k, size)``) at once: row i of the result is H V[i], counted
+        as k matvecs (a batched product does the work of k products, whatever it costs). The base operator loops
+        over :meth:`matvec`'s product; :class:`~repro.curvature.operators.HessianOperator` serves the k rows from
+        one pass over each batch. NaN/Inf raise :class:`NonFiniteError` as in :meth:`matvec`."""
+        if V.ndim != 2 or V.shape[1] != self.size:
+            raise ValueError(f"expected vectors of shape (k, {self.size}), got {tuple(V.shape)}")
+        k = int(V.shape[0])
+        first = self.num_matvecs + 1
+        self.num_matvecs += k
+        out = self._matmat(V.to(device=self.device, dtype=self.dtype))
+        if not math.isfinite(float(out.sum())) and not bool(torch.isfinite(out).all()):
+            raise NonFiniteError(
+                f"{type(self).__name__}: a matrix-vector product has NaN/Inf entries (products #{first}-"
+                f"#{self.num_matvecs}, batched); the loss or its curvature is not finite at this point (a diverged "
+                "run?) -- record the point as failed rather than its curvature"
+            )
+        return out
+
 
 def select_params(model: nn.Module, names: Iterable[str] | None) -> ParamVector:
     """The live parameters ``names`` of ``model`` (all when None), in model order."""

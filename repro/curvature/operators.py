@@ -121,6 +121,13 @@ def free_memory_bytes(device: torch.device) -> int:
         return 0
 
 
+def _is_vmap_error(e: RuntimeError) -> bool:
+    """Whether ``e`` is vmap refusing an op (a missing batching rule, data-dependent control flow, in-place writes
+    into an unbatched tensor, ...) rather than a failure a single product would share."""
+    msg = str(e).lower()
+    return "vmap" in msg or "batching rule" in msg or "batched tensor" in msg or "batchedtensor" in msg
+
+
 class _SavedBytes:
     """Context: bytes of the distinct storages autograd saves while it is active (the memory a kept graph holds),
     not counting storages in ``exclude`` (the parameters, which the model holds anyway)."""
@@ -182,6 +189,15 @@ class HessianOperator(Operator):
     ``fd_step`` is h for a unit v (default ``FD_STEP_FACTOR·ε^(1/3)``), scaled by 1/‖v‖. The parameters are moved
     for the two gradients and written back from a copy taken when the operator is built (so the operator holds one
     copy of the group).
+
+    Several vectors at once (:meth:`~repro.curvature.base.Operator.matmat`, rows of a ``(k, size)`` tensor): one
+    pass over each batch's gradient graph (kept, or built once for the k rows) serves all k, the second backward
+    vmapped over them (``torch.autograd.grad(..., is_grads_batched=True)``); counted as k products. Each row is the
+    single product up to rounding (float64: ~1e-16 relative on a tiny BERT with eager attention). Memory of the
+    second backward grows k-fold. ``method="finite_difference"`` loops over single products; so does the exact
+    product, for good, once vmap refuses an op of the model's double backward (``batched_fallback`` says why,
+    ``batched`` is False). On the CPU it was not faster per vector
+    (:func:`repro.bench.hvp.batched_products_comparison`), so the estimators default to one vector at a time.
     """
 
     def __init__(self, model: nn.Module, batches: Sequence[Batch], names: Iterable[str] | None = None,
@@ -200,6 +216,12 @@ class HessianOperator(Operator):
             raise ValueError(f"graph_memory_budget must be a number of bytes >= 0, got {graph_memory_budget}")
         if fd_step is not None and not fd_step > 0:
             raise ValueError(f"fd_step must be positive, got {fd_step}")
+        attention = getattr(getattr(model, "config", None), "_attn_implementation", None)
+        if method == "autograd" and attention not in (None, "eager"):
+            raise ValueError(
+                f"the exact Hessian-vector product needs eager attention (a double backward), but the model runs "
+                f"{attention!r}: load it with attn_implementation='eager', wrap the solve in "
+                f"repro.models.attention_implementation(model, 'eager'), or use method='finite_difference'")
         self.model, self.batches, self.loss_fn = model, list(batches), loss_fn
         self.reuse_graph = reuse_graph
         self.graph_memory_budget = graph_memory_budget
@@ -216,10 +238,19 @@ class HessianOperator(Operator):
         self.total = count_examples(self.batches)
         self.fd_step = float(fd_step) if fd_step is not None else FD_STEP_FACTOR * torch.finfo(self.dtype).eps ** (1 / 3)
         self._theta = get_params(model, self.params.names) if method == "finite_difference" else None
+        # why :meth:`matmat` loops over single products instead of one batched pass per batch (None: it batches)
+        self.batched_fallback: str | None = (
+            "method='finite_difference': two plain gradients per product, no second backward to batch"
+            if method == "finite_difference" else None)
 
     @property
     def names(self) -> tuple[str, ...]:
         return self.params.names
+
+    @property
+    def batched(self) -> bool:
+        """Whether :meth:`matmat` serves several vectors from one pass over each batch (no fallback so far)."""
+        return self.batched_fallback is None
 
     @property
     def kept_batches(self) -> int:
@@ -309,6 +340,48 @@ class HessianOperator(Operator):
             self.model.train(was)
         return ParamVector(self.params.names, tuple(torch.zeros_like(p) if a is None else a
                                                     for p, a in zip(params, acc)))
+
+    def _matmat(self, V: Tensor) -> Tensor:
+        """The rows' products from one pass over each batch: the second backward through each batch's gradient graph
+        (kept or built once for all k rows) is vmapped over the k rows (``is_grads_batched``). Falls back to k single
+        products for the finite-difference method, and for good (``batched_fallback`` says why) the first time vmap
+        refuses an op of the model's double backward."""
+        if V.shape[0] == 1 or self.batched_fallback is not None:
+            return super()._matmat(V)
+        try:
+            return self._batched_hvp(V)
+        except RuntimeError as e:
+            if isinstance(e, torch.OutOfMemoryError) or not _is_vmap_error(e):
+                raise
+            # kept graphs were retained (retain_graph=True) and survive; a graph built for this call is dropped
+            self.batched_fallback = f"vmap over the second backward failed: {type(e).__name__}: {e}"[:500]
+            return super()._matmat(V)
+
+    def _batched_hvp(self, V: Tensor) -> Tensor:
+        k = int(V.shape[0])
+        params = list(self.params.tensors)
+        rows, i = [], 0  # each parameter's k slices of V, shaped (k, *p.shape)
+        for p in params:
+            rows.append(V[:, i : i + p.numel()].reshape(k, *p.shape))
+            i += p.numel()
+        acc: list[Tensor | None] = [None] * len(params)
+        was = self.model.training
+        self.model.eval()
+        try:
+            with FrozenOthers(self.model, set(self.params.names)):
+                for g, keep in self._batch_grads():
+                    pairs = [(gi, vi) for gi, vi in zip(g, rows) if gi is not None and gi.requires_grad]
+                    if not pairs:
+                        continue
+                    hv = torch.autograd.grad([gi for gi, _ in pairs], params, grad_outputs=[vi for _, vi in pairs],
+                                             allow_unused=True, retain_graph=keep, is_grads_batched=True)
+                    for j, h in enumerate(hv):
+                        if h is not None:
+                            acc[j] = h if acc[j] is None else acc[j].add_(h)
+        finally:
+            self.model.train(was)
+        return torch.cat([torch.zeros((k, p.numel()), dtype=self.dtype, device=self.device) if a is None
+                          else a.reshape(k, -1) for p, a in zip(params, acc)], dim=1)
 
     def _fd_hvp(self, v: ParamVector) -> ParamVector:
         norm = v.norm()

@@ -62,3 +62,7 @@ class ScaledHessianOperator(Operator):
     def _matvec(self, v: Tensor) -> Tensor:
         # the wrapped operator's own product (counted there too), on the scaled vector
         return self._flat_scale * self.hessian.matvec(self._flat_scale * v)
+
+    def _matmat(self, V: Tensor) -> Tensor:
+        # the wrapped operator's batched product (k products counted there too), on the scaled rows
+        return self._flat_scale * self.hessian.matmat(self._flat_scale * V)

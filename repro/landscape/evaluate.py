@@ -7,7 +7,9 @@ Why it looks the way it does:
   10 000-point surface does not drift; the model's own parameters are restored when the evaluator closes.
 * The mean loss is weighted by example count (sum of per-example losses / number of examples), so a result does not
   depend on how the examples were batched.
-* bf16 autocast on CUDA (tensor cores; the loss itself is accumulated in float32), plain model dtype on the CPU.
+* bf16 autocast on CUDA (tensor cores; the loss itself is accumulated in float32), plain model dtype on the CPU
+  unless asked for (``autocast=True`` or :func:`cpu_bf16_evaluation`: the ``cpu_grid_bf16`` landscape option, issue
+  42): a CPU with native bf16 matmuls runs them at 2-3x the float32 rate, one without emulates them slower.
 * Optionally several grid points share one forward pass: ``torch.func.functional_call`` vmapped over stacked
   parameter sets. This pays off for small models where a single point does not saturate the device.
 """
@@ -15,6 +17,7 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -61,10 +64,29 @@ class PointMetrics:
         return 1.0 - self.accuracy
 
 
+# Set by cpu_bf16_evaluation: the default of autocast_context on the CPU within the block (this thread/task only).
+_CPU_BF16: contextvars.ContextVar[bool] = contextvars.ContextVar("cpu_bf16_evaluation", default=False)
+
+
+@contextlib.contextmanager
+def cpu_bf16_evaluation(enabled: bool = True) -> Iterator[None]:
+    """Within the block, evaluations on the CPU that do not say otherwise autocast to bf16 (the landscape option
+    ``cpu_grid_bf16``). Only :func:`evaluate` and :class:`GridEvaluator` read it -- loss-and-gradient and Hessian
+    products never autocast -- so it changes the grids and no curvature."""
+    token = _CPU_BF16.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _CPU_BF16.reset(token)
+
+
 def autocast_context(device: torch.device, enabled: bool | None = None) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (default on), nothing elsewhere."""
-    if device.type == "cuda" and (enabled is None or enabled):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on CUDA (default on); on the CPU only when asked for (``enabled=True``, or ``None`` inside
+    :func:`cpu_bf16_evaluation`); nothing on any other device."""
+    if enabled is None:
+        enabled = device.type == "cuda" or (device.type == "cpu" and _CPU_BF16.get())
+    if enabled and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -3,10 +3,11 @@ different sessions, on different machines, weeks apart, still partition the same
 
 A GPU is lent in windows (minutes of device time, a limit per command), so a profile too large for one window is
 run as shards whose small outputs merge (:mod:`repro.pipeline.shards`). :func:`plan_shards` sizes the split with
-the recorded GPU timings (:mod:`repro.pipeline.timings`): the fewest shards whose expected wall time on one GPU is
-at most a budget, then balanced (the smallest maximum with that many). Analyses are taken in an order that keeps
-the runs they read together -- each (init, seed) block, setting by setting, task by task around the cycle of
-partner tasks -- so a shard trains few runs another shard trains too.
+the recorded timings (:mod:`repro.pipeline.timings`; GPU ones by default, CPU ones for CPU shards): the fewest
+shards whose expected wall time on one GPU (or on 2 CPU cores) is at most a budget, then balanced (the smallest
+maximum with that many). Analyses are taken in an order that keeps the runs they read together -- each
+(init, seed) block, setting by setting, task by task around the cycle of partner tasks -- so a shard trains few
+runs another shard trains too.
 
 The split depends on the timings, and the timings change with every GPU run; a shard's place in the plan must
 not. So the split is frozen in a plan file (:class:`ShardPlan`, e.g. ``reports/standard/shards/plan.json``):
@@ -17,7 +18,6 @@ is a machine's path): ``<setting>/<task>/<init>/seed<seed>``.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -35,7 +35,7 @@ from repro.pipeline.jobs import (
     run_key,
     train_cost,
 )
-from repro.pipeline.timings import RECORDED, GpuTimings
+from repro.pipeline.timings import RECORDED, Timings, measured_profile, model_layers, work_scale
 from repro.storage import (
     config_hash,
     from_json_dict,
@@ -49,6 +49,8 @@ PLAN_FILE = "plan.json"
 # computed_shards reads it
 MANIFEST_FILE = "manifest.json"
 DEFAULT_BUDGET_SECONDS = 420.0
+# the default budget per device kind: a GPU window (420 s of a 600 s call), or 100 minutes on 2 CPU cores
+DEFAULT_BUDGET_BY_DEVICE = {"cuda": DEFAULT_BUDGET_SECONDS, "cpu": 6000.0}
 # the data source only names run directories; any fixed string gives the same split (labels carry no source)
 _PLAN_SOURCE = "plan"
 
@@ -76,7 +78,7 @@ class ShardPlan:
     profile: str
     profile_hash: str  # config_hash(profile, 8): the claims run directory's key
     budget_seconds: float
-    timings: GpuTimings
+    timings: Timings  # plan files written before issue 42 hold GPU timings without kind: they load as cuda
     shards: tuple[ShardSpec, ...]
 
     @property
@@ -114,21 +116,25 @@ class ShardPlan:
 
 
 def _measured_standard() -> Profile:
-    """The standard profile as its analysis was when ``RECORDED.analysis_seconds`` was measured (issue 11): without
-    issue 19's instruments, which the standard analysis has since gained; their products then count on top."""
-    std = get_profile("standard")
-    off = dataclasses.replace(std.landscape, density_probes=0, density_steps=0, group_curvature_iters=0,
-                              adaptive_sharpness_steps=0)
-    return dataclasses.replace(std, landscape=off)
+    """The standard profile as its analysis was when ``RECORDED.analysis_seconds`` was measured (issue 11)."""
+    return measured_profile(get_profile("standard"))
 
 
-def seconds_model(profile: Profile, timings: GpuTimings) -> tuple[dict[str, float], dict[str, float]]:
-    """Expected GPU seconds per training job (by run key) and per analysis job (by label) of ``profile``."""
+def seconds_model(profile: Profile, timings: Timings) -> tuple[dict[str, float], dict[str, float]]:
+    """Expected seconds on one device of the timings' kind per training job (by run key) and per analysis job
+    (by label) of ``profile``."""
     train, analyses = plan_jobs(profile, _PLAN_SOURCE)
-    # the recorded seconds predate science v3's instruments too (issue 36): those count on top, like issue 19's
-    per_analysis = timings.analysis_seconds / analysis_cost(_measured_standard(), science_v3=False)
-    return ({j.key: train_cost(j.config) / timings.train_steps_per_second for j in train},
-            {job_label(j): j.cost * per_analysis for j in analyses})
+    # the recorded seconds predate science v3's instruments too (issue 36): those count on top, like issue 19's. On
+    # the CPU a Hessian-vector product is priced at the CPU calibration; on a GPU at the assumed 5 forwards, as the
+    # plan's job costs are
+    hvp = timings.kind if timings.kind == "cpu" else None
+    ref = measured_profile(get_profile(timings.reference_profile))
+    per_analysis = timings.analysis_seconds / analysis_cost(ref, science_v3=False, device_type=hvp)
+    per_analysis *= work_scale(timings, profile.model, profile.pretrained.batch_size)
+    cost = {s: analysis_cost(profile, s, device_type=hvp) for s in (True, False)} if hvp else None
+    return ({j.key: train_cost(j.config) / timings.train_steps_per_second
+             * work_scale(timings, j.config.model, j.config.hyper.batch_size) for j in train},
+            {job_label(j): (cost[j.partner is not None] if cost else j.cost) * per_analysis for j in analyses})
 
 
 def _locality_order(profile: Profile, jobs: Sequence[AnalysisJob]) -> list[AnalysisJob]:
@@ -168,10 +174,12 @@ def _spec(index: int, seg: Sequence[AnalysisJob], train: dict[str, TrainJob], tr
     return ShardSpec(index, tuple(job_label(j) for j in seg), len(runs), steps, round(seconds, 1))
 
 
-def plan_shards(profile: Profile, budget_seconds: float = DEFAULT_BUDGET_SECONDS, timings: GpuTimings = RECORDED,
+def plan_shards(profile: Profile, budget_seconds: float = DEFAULT_BUDGET_SECONDS, timings: Timings = RECORDED,
                 count: int | None = None) -> ShardPlan:
-    """Split ``profile``'s plan into the fewest shards whose expected seconds on one GPU are ≤ ``budget_seconds``
-    (or into exactly ``count`` shards), balanced: the largest expected shard is as small as that count allows."""
+    """Split ``profile``'s plan into the fewest shards whose expected seconds on one device of the timings' kind
+    (default: one GPU) are ≤ ``budget_seconds`` (or into exactly ``count`` shards), balanced: the largest expected
+    shard is as small as that count allows. CPU shards: ``timings=RECORDED_CPU`` and a budget of
+    ``DEFAULT_BUDGET_BY_DEVICE["cpu"]``."""
     if budget_seconds <= timings.process_seconds:
         raise ReproError(f"--budget {budget_seconds:g}: must exceed the {timings.process_seconds:g} s a shard process "
                          f"takes to start (repro/pipeline/timings.py)")
@@ -207,17 +215,21 @@ def plan_shards(profile: Profile, budget_seconds: float = DEFAULT_BUDGET_SECONDS
 
 def format_plan(plan: ShardPlan) -> str:
     """The split as a user reads it: one line per shard, then the totals and where the timings come from."""
+    where = "one GPU" if plan.timings.kind == "cuda" else plan.timings.kind
     head = (f"shard plan of profile {plan.profile}-{plan.profile_hash}: {plan.count} shards, each expected at most "
-            f"{plan.budget_seconds:g} s on one GPU ({plan.timings.device})")
+            f"{plan.budget_seconds:g} s ({plan.budget_seconds / 60:.1f} min) on {where} ({plan.timings.device}); "
+            f"device {plan.timings.kind}, budget {plan.budget_seconds:g} s")
     lines = [head]
     for s in plan.shards:
         lines.append(f"  shard {s.index}/{plan.count}: {len(s.analyses):2d} analyses, {s.train_runs:2d} training "
                      f"runs ({s.train_steps} steps), expected {s.expected_seconds:5.0f} s  "
                      f"[{s.analyses[0]} .. {s.analyses[-1]}]")
     worst = max(s.expected_seconds for s in plan.shards)
-    lines.append(f"total expected {plan.expected_seconds / 60:.1f} GPU-minutes (largest shard {worst:.0f} s); "
+    unit = "GPU" if plan.timings.kind == "cuda" else plan.timings.kind.upper()
+    lines.append(f"total expected {plan.expected_seconds / 60:.1f} {unit}-minutes (largest shard {worst:.0f} s); "
                  f"timings ({plan.timings.train_steps_per_second:g} training steps/s, "
-                 f"{plan.timings.analysis_seconds:g} s per standard analysis, {plan.timings.process_seconds:g} s per "
+                 f"{plan.timings.analysis_seconds:g} s per {plan.timings.reference_profile} analysis, "
+                 f"{plan.timings.process_seconds:g} s per "
                  f"shard process) from: {plan.timings.source}")
     lines.append(f"plan digest {plan.digest}")
     return "\n".join(lines)
@@ -295,6 +307,6 @@ if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(_main())
 
 
-__all__ = ["DEFAULT_BUDGET_SECONDS", "MANIFEST_FILE", "PLAN_FILE", "ShardPlan", "ShardSpec", "computed_shards",
-           "format_plan", "job_label", "load_plan", "next_shards", "plan_shards", "save_plan", "seconds_model",
-           "to_json_dict"]
+__all__ = ["DEFAULT_BUDGET_BY_DEVICE", "DEFAULT_BUDGET_SECONDS", "MANIFEST_FILE", "PLAN_FILE", "ShardPlan",
+           "ShardSpec", "computed_shards", "format_plan", "job_label", "load_plan", "model_layers", "next_shards",
+           "plan_shards", "save_plan", "seconds_model", "to_json_dict", "work_scale"]

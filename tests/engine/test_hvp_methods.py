@@ -81,7 +81,7 @@ def test_finite_difference_is_exact_on_a_quadratic_and_restores_the_parameters()
 
 
 def test_finite_difference_runs_with_sdpa_attention_and_matches_the_exact_product(tiny_bert) -> None:
-    """The fused SDPA kernel has no double backward (the autograd product raises); two plain gradients do not need
+    """The fused SDPA kernel has no double backward (the autograd product is refused); two plain gradients do not need
     one. Same weights as the eager model, float64: the two products agree."""
     from repro.models.zoo import load_model
 
@@ -92,8 +92,8 @@ def test_finite_difference_runs_with_sdpa_attention_and_matches_the_exact_produc
     names = parameter_groups(eager)["high"] + parameter_groups(eager)["head"]
     exact = HessianOperator(eager, data, names)
     fd = HessianOperator(sdpa, data, names, method="finite_difference")
-    with pytest.raises(RuntimeError, match="not implemented"):
-        HessianOperator(sdpa, data, names).matvec(torch.ones(exact.size, dtype=torch.float64))
+    with pytest.raises(ValueError, match="needs eager attention"):  # refused up front, naming the fix
+        HessianOperator(sdpa, data, names)
     v = torch.randn(exact.size, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     hv = exact.matvec(v)
     before = get_params(sdpa)

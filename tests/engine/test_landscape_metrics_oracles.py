@@ -16,10 +16,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from repro.landscape import ParamVector, filter_normalize, filter_normalized_direction
 from repro.landscape.directions import _filter_normalize_
-from repro.landscape.evaluate import autocast_context
+from repro.landscape.evaluate import autocast_context, cpu_bf16_evaluation, evaluate
 from repro.metrics import (
     basin_area,
     flatness_width,
@@ -185,16 +186,45 @@ def _autocast(device: str, enabled: bool | None = None) -> contextlib.AbstractCo
         return autocast_context(torch.device(device), enabled)
 
 
-def test_evaluation_autocasts_to_bfloat16_on_cuda_by_default_and_never_elsewhere() -> None:
-    """bf16 (8-bit exponent like float32: no loss scaling needed), not float16, and on by default on CUDA;
-    ``enabled=False`` and every non-CUDA device get no autocast."""
+def test_evaluation_autocasts_to_bfloat16_on_cuda_by_default_and_on_the_cpu_only_when_asked() -> None:
+    """bf16 (8-bit exponent like float32: no loss scaling needed), not float16, and on by default on CUDA; on the CPU
+    only with ``enabled=True`` or inside ``cpu_bf16_evaluation`` (the ``cpu_grid_bf16`` option), which an explicit
+    ``enabled=False`` overrides; never on another device."""
     for enabled in (None, True):
         ctx = _autocast("cuda", enabled)
         assert isinstance(ctx, torch.autocast)
         assert (ctx.device, ctx.fast_dtype) == ("cuda", torch.bfloat16)
     assert isinstance(_autocast("cuda", False), contextlib.nullcontext)
-    for enabled in (None, True, False):
+    for enabled in (None, False):
         assert isinstance(_autocast("cpu", enabled), contextlib.nullcontext)
+    ctx = _autocast("cpu", True)
+    assert isinstance(ctx, torch.autocast) and (ctx.device, ctx.fast_dtype) == ("cpu", torch.bfloat16)
+    with cpu_bf16_evaluation():
+        assert isinstance(_autocast("cpu", None), torch.autocast)
+        assert isinstance(_autocast("cpu", False), contextlib.nullcontext)
+        with cpu_bf16_evaluation(False):
+            assert isinstance(_autocast("cpu", None), contextlib.nullcontext)
+    assert isinstance(_autocast("cpu", None), contextlib.nullcontext)  # reset on leaving the block
+    assert isinstance(_autocast("meta", True), contextlib.nullcontext)
+
+
+def test_cpu_bf16_evaluation_changes_the_loss_by_bf16_rounding_only() -> None:
+    """The option really computes in bf16 (the loss moves) and by rounding only (relative change < 2e-2)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.Tanh(), nn.Linear(64, 3))
+
+    def loss_fn(m: nn.Module, b: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
+        logits = m(b["x"])
+        logits = logits.float()
+        return (nn.functional.cross_entropy(logits, b["labels"], reduction="sum"),
+                (logits.argmax(-1) == b["labels"]).sum(), int(b["labels"].shape[0]))
+
+    batches = [{"x": torch.randn(32, 16), "labels": torch.randint(0, 3, (32,))}]
+    full = evaluate(model, batches, loss_fn).loss
+    with cpu_bf16_evaluation():
+        half = evaluate(model, batches, loss_fn).loss
+    assert half != full and abs(half - full) < 2e-2 * abs(full)
+    assert evaluate(model, batches, loss_fn).loss == full
 
 
 def test_malformed_vectors_and_options_are_refused_with_a_message_naming_the_fix() -> None:
