@@ -78,7 +78,7 @@ def run_record(run: Any, profile: Any, data_dir: str | None, device: str | None)
 
     from claims.base import LEARNED_FRACTION_OF_CHANCE
     from repro.data import subset_indices
-    from repro.landscape import evaluate, set_params
+    from repro.landscape import ParamVector, evaluate, set_params
     from repro.models import load_model
     from repro.training import load_data
 
@@ -91,7 +91,8 @@ def run_record(run: Any, profile: Any, data_dir: str | None, device: str | None)
     batches = [{k: v.to(dev) for k, v in b.items()}
                for b in train_split.select(idx).batches(ls.eval_batch_size, sort_by_length=True)]
     model = load_model(cfg.model, cfg.init, task.num_labels, cfg.seed, attn_implementation="sdpa").to(dev).eval()
-    set_params(model, run.theta1())
+    theta1 = run.theta1()
+    set_params(model, ParamVector(tuple(theta1), tuple(theta1.values())))
     at1 = evaluate(model, batches)
     chance = math.log(task.num_labels)
     spe = max(1, m.steps_per_epoch)
