@@ -47,21 +47,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _profile(args: argparse.Namespace):
-    from repro.config import apply_overrides, get_profile
+    from repro.config import profile_with_overrides
 
-    prof = get_profile(args.profile)
-    if args.overrides:
-        pairs = {}
-        for item in args.overrides:
-            if "=" not in item:
-                raise ReproError(f"--set expects KEY=VALUE, got {item!r}")
-            k, v = item.split("=", 1)
-            pairs[k.strip()] = v.strip()
-        try:
-            prof = apply_overrides(prof, pairs)
-        except (KeyError, ValueError, TypeError) as e:
-            msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-            raise ReproError(f"bad --set override: {msg}. See `repro profiles show {args.profile}`.") from e
+    prof = profile_with_overrides(args.profile, args.overrides or ())
     _validate(prof, args)
     return prof
 

@@ -29,6 +29,7 @@ Where the hyperparameters come from
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -401,3 +402,24 @@ def apply_overrides(obj: Any, overrides: dict[str, str]) -> Any:
             value = [json.loads(v) if v.strip().lstrip("-").isdigit() else v for v in str(raw).split(",")]
         node[leaf] = value
     return from_json_dict(type(obj), d)
+
+
+def profile_with_overrides(name: str, overrides: Sequence[str] = ()) -> Profile:
+    """The named profile with ``--set KEY=VALUE`` items applied (``repro claims``/``train`` and the scripts share it);
+    a malformed or unknown item is one :class:`~repro.errors.ReproError` naming where the fields are listed."""
+    from repro.errors import ReproError
+
+    prof = get_profile(name)
+    if not overrides:
+        return prof
+    pairs = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ReproError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        pairs[k.strip()] = v.strip()
+    try:
+        return apply_overrides(prof, pairs)
+    except (KeyError, ValueError, TypeError) as e:
+        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        raise ReproError(f"bad --set override: {msg}. See `repro profiles show {name}`.") from e

@@ -41,13 +41,10 @@ PRETRAINED_LR_GRID = (2e-5, 3e-5, 5e-5)  # BERT's fine-tuning grid (Devlin et al
 
 
 def _profile(name: str, overrides: list[str]):  # noqa: ANN202
-    from repro.config import apply_overrides, get_profile
+    from repro.config import profile_with_overrides
     from repro.validation import validate_profile
 
-    prof = get_profile(name)
-    if overrides:
-        pairs = dict(item.split("=", 1) for item in overrides)
-        prof = apply_overrides(prof, {k.strip(): v.strip() for k, v in pairs.items()})
+    prof = profile_with_overrides(name, overrides)
     validate_profile(prof)
     return prof
 

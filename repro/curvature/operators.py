@@ -319,27 +319,35 @@ class HessianOperator(Operator):
         if self.method == "finite_difference":
             return self._fd_hvp(v)
         params = list(self.params.tensors)
+        acc = self._second_backward(list(v.tensors))
+        return ParamVector(self.params.names, tuple(torch.zeros_like(p) if a is None else a
+                                                    for p, a in zip(params, acc)))
+
+    def _second_backward(self, outputs: list[Tensor], *, batched: bool = False) -> list[Tensor | None]:
+        """Σ over the batches of the vector-Jacobian product of each batch's gradient graph with ``outputs`` (one per
+        parameter; with ``batched``, each a stack of k rows, vmapped by ``is_grads_batched``): per parameter the
+        summed product, None where no batch reached it."""
+        params = list(self.params.tensors)
         acc: list[Tensor | None] = [None] * len(params)
         was = self.model.training
         self.model.eval()
         try:
             with FrozenOthers(self.model, set(self.params.names)):
                 for g, keep in self._batch_grads():
-                    pairs = [(gi, vi) for gi, vi in zip(g, v.tensors) if gi is not None and gi.requires_grad]
+                    pairs = [(gi, vi) for gi, vi in zip(g, outputs) if gi is not None and gi.requires_grad]
                     if not pairs:
                         continue
                     # H v = ∂(gᵀv)/∂θ, computed as a vector-Jacobian product of g with v (grad_outputs) rather than
                     # by building the scalar gᵀv: no extra graph nodes per product.
                     hv = torch.autograd.grad([gi for gi, _ in pairs], params, grad_outputs=[vi for _, vi in pairs],
-                                             allow_unused=True, retain_graph=keep)
+                                             allow_unused=True, retain_graph=keep, is_grads_batched=batched)
                     # the first batch's tensors are the accumulators (no zero-filled copy of the group per product)
                     for i, h in enumerate(hv):
                         if h is not None:
                             acc[i] = h if acc[i] is None else acc[i].add_(h)
         finally:
             self.model.train(was)
-        return ParamVector(self.params.names, tuple(torch.zeros_like(p) if a is None else a
-                                                    for p, a in zip(params, acc)))
+        return acc
 
     def _matmat(self, V: Tensor) -> Tensor:
         """The rows' products from one pass over each batch: the second backward through each batch's gradient graph
@@ -364,22 +372,7 @@ class HessianOperator(Operator):
         for p in params:
             rows.append(V[:, i : i + p.numel()].reshape(k, *p.shape))
             i += p.numel()
-        acc: list[Tensor | None] = [None] * len(params)
-        was = self.model.training
-        self.model.eval()
-        try:
-            with FrozenOthers(self.model, set(self.params.names)):
-                for g, keep in self._batch_grads():
-                    pairs = [(gi, vi) for gi, vi in zip(g, rows) if gi is not None and gi.requires_grad]
-                    if not pairs:
-                        continue
-                    hv = torch.autograd.grad([gi for gi, _ in pairs], params, grad_outputs=[vi for _, vi in pairs],
-                                             allow_unused=True, retain_graph=keep, is_grads_batched=True)
-                    for j, h in enumerate(hv):
-                        if h is not None:
-                            acc[j] = h if acc[j] is None else acc[j].add_(h)
-        finally:
-            self.model.train(was)
+        acc = self._second_backward(rows, batched=True)
         return torch.cat([torch.zeros((k, p.numel()), dtype=self.dtype, device=self.device) if a is None
                           else a.reshape(k, -1) for p, a in zip(params, acc)], dim=1)
 
