@@ -201,8 +201,10 @@ def test_every_image_is_embedded_once(hostile) -> None:
 def test_verdicts_and_statistics(hostile) -> None:
     _, text = hostile
     visible = "".join(parse(text).text)
-    for word in ("reproduced", "inconclusive", "not all reproduced"):
+    for word in ("reproduced", "inconclusive", "excluded"):
         assert word in visible
+    body = "".join(parse(text.split("</style>", 1)[1]).text)
+    assert "not all reproduced" not in body and "not_reproduced" not in body  # reader words, no ids
     # paired raw values of the injected comparison: pretrained 1.0, 1.5; scratch 2.0, 2.5 → mean ± sd
     assert "1.25 ± 0.35" in visible and "2.25 ± 0.35" in visible
     assert "[+0.5, +0.7]" in visible  # 95% CI
@@ -276,6 +278,9 @@ def test_index_lists_runs(tmp_path: Path) -> None:
     created = json.loads((SMOKE / "claims.json").read_text())["provenance"]["created"][:10]
     assert "smoke" in visible and "cpu:x86_64" in visible and created in visible
     assert "no report.html" in visible and "unreadable" in visible
+    # the overall badge counts reproduced claims in a neutral colour, never a red "not all reproduced"
+    assert "0 of 5 reproduced" in visible and "not all reproduced" not in visible
+    assert 'class="badge neutral"' in text and "badge not_all_reproduced" not in text
     assert "superseded by cpu" in visible  # a stale run's note replaces the parse error
     assert XSS not in text and "&lt;script&gt;" in text
 
@@ -368,6 +373,8 @@ def test_old_schema_is_one_line_on_the_page() -> None:
 
     head = _first_screen(render_report(SMOKE))
     assert head.count('class="banner schema"') == 1 and "no schema_version" in head
+    # one line under the title, not a notice above it
+    assert head.index("<h1") < head.index('class="banner schema"') < head.index('id="overall"')
 
 
 def test_rationale_markup_is_rendered_and_why_is_a_list(hostile) -> None:

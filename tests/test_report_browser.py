@@ -142,3 +142,56 @@ def test_published_cpu_report_grid_fits_the_first_screen(tmp_path: Path) -> None
         # a few screens, not 42: statistics and the second setting's figures are folded (was 38,141 px at 1440)
         assert result["height"] < 18 * 900, result["height"]
         assert all(i["w"] > 0 for i in result["images"])  # folded figures still decode
+
+
+PRINT_HARNESS = """<!DOCTYPE html><html><body>
+<iframe id="f" src="SRC" style="width:1000px;height:900px;border:0"></iframe><pre id="result">pending</pre>
+<script>
+document.getElementById('f').addEventListener('load', function () {
+  var out = {};
+  try {
+    var doc = this.contentDocument;
+    // checkVisibility: false inside a closed <details> (content-visibility: hidden), unlike layout queries
+    var shown = function (e) { return e.checkVisibility(); };
+    var stats = doc.querySelectorAll('table.stats');
+    out.stats = stats.length;
+    out.statsShown = Array.prototype.filter.call(stats, shown).length;
+    var inner = Array.prototype.filter.call(doc.querySelectorAll('details > :not(summary)'),
+                                            function (e) { return !shown(e); });
+    out.hiddenInDetails = inner.length;
+    out.text = doc.body.innerText.indexOf('95% t-interval') >= 0;
+  } catch (e) { out.error = String(e); }
+  document.getElementById('result').textContent = JSON.stringify(out);
+});
+</script></body></html>
+"""
+
+
+def _inspect_print(page: Path, name: str) -> dict:
+    harness = page.parent / f"print-{name}.html"
+    harness.write_text(PRINT_HARNESS.replace("SRC", name), encoding="utf-8")
+    dom = _run(page.parent, "--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom",
+               harness.as_uri())
+    m = re.search(r'<pre id="result">(.*?)</pre>', dom, re.DOTALL)
+    assert m, dom[-2000:]
+    result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert "error" not in result, result
+    return result
+
+
+def test_print_media_shows_every_folded_block(tmp_path: Path) -> None:
+    """Printed, the report shows what the screen folds away: the statistics tables and every other <details>
+    body. Print media is emulated by applying the page's own ``@media print`` rules to the screen (a copy of the
+    page with ``@media print`` read as ``@media all``); the page as it is serves as the control."""
+    from tests.report_fixture import make_hostile
+
+    run = make_hostile(tmp_path / "run")  # the smoke run with one comparison's statistics table
+    page = write_report(run, tmp_path / "report.html")
+    text = page.read_text(encoding="utf-8")
+    assert text.count("@media print {") == 1
+    (tmp_path / "printed.html").write_text(text.replace("@media print {", "@media all {"), encoding="utf-8")
+    screen = _inspect_print(page, "report.html")
+    printed = _inspect_print(page, "printed.html")
+    assert screen["stats"] > 0 and screen["statsShown"] == 0 and not screen["text"]  # folded on screen
+    assert printed["stats"] == screen["stats"] and printed["statsShown"] == printed["stats"], printed
+    assert printed["hiddenInDetails"] == 0 and printed["text"], printed

@@ -1,7 +1,8 @@
-"""The first screen of a report: banners (superseded run, smoke run, data notes, old schema), what was run
-(model, data, hardware, profile, revision), the verdict counts, the verdict grid (claims × settings × tasks, each
-cell coloured with the number that decided it), one finding per claim, and the excluded pairs with their
-commonest reason.
+"""The first screen of a report: banners (superseded run, smoke run, data notes), the title, the revision line
+(old schema, other science revision), the verdict counts, the scope box (what was run and what it can decide,
+:mod:`repro.report.scope`), the verdict grid (claims × settings × tasks, each cell with the reader's verdict words
+and the number that decided it), one finding per claim, the excluded pairs with their commonest reason, and the
+comparisons registered after results were seen.
 
 Why one screen: a reader should learn what was tested and what came out without scrolling; everything below it
 (statistics, figures, provenance) is the evidence for these lines. Read from ``claims.json`` only.
@@ -14,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from repro.report.data import ReportData
-from repro.report.markup import Safe, badge, el, join, slug
-from repro.report.summary import cells, exclusions, finding, readable, verdict_counts
+from repro.report.markup import Safe, badge, el, slug
+from repro.report.scope import disclosure, scope_box
+from repro.report.summary import cells, exclusions, finding, other_counts, readable
+from repro.report.verdicts import overall_badge, reader_badge, reader_verdict
 
 PAPER_URL = "https://arxiv.org/abs/1908.05620"
 NOTE_FILE = "NOTE.txt"
@@ -35,7 +38,8 @@ def is_smoke(profile: Mapping[str, Any]) -> bool:
     return profile.get("name") == "smoke" or SMOKE_WORDS in str(profile.get("description", ""))
 
 
-def banners(data: ReportData, note: str, schema_line: str) -> list[Safe]:
+def banners(data: ReportData, note: str) -> list[Safe]:
+    """The notices above the title: a superseded run, a smoke run, data notes (the revision line goes below it)."""
     out = []
     if note:
         title = "" if note.lower().startswith(("superseded", "note")) else (
@@ -50,38 +54,7 @@ def banners(data: ReportData, note: str, schema_line: str) -> list[Safe]:
     # excerpt's training pairs come from the mismatched dev set), recorded in claims.json by the run
     for text in getattr(data.claims, "data_notes", ()):
         out.append(el("div", el("strong", "Data. "), text, class_="banner data", role="note"))
-    if schema_line:
-        out.append(el("div", schema_line, class_="banner schema", role="note"))
     return out
-
-
-def _data_line(data: ReportData) -> str:
-    rep, prof = data.claims, data.claims.profile
-    sizes: dict[str, tuple[int, int]] = {}
-    for r in data.runs:
-        if r.metrics is not None:
-            sizes.setdefault(r.summary.task, (r.metrics.num_train, r.metrics.num_dev))
-    per_task = ", ".join(f"{t} {n}/{d}" for t, (n, d) in sizes.items())
-    excerpt = prof.get("train_size") or prof.get("dev_size")
-    # the profile caps each split: a split larger than the cap is a subset (an excerpt of the GLUE task)
-    warn = (f" — capped at train ≤ {prof.get('train_size', 'all')}, dev ≤ {prof.get('dev_size', 'all')} per task: "
-            f"subsets of the GLUE splits that are larger" if excerpt else "")
-    return (f"{', '.join(rep.tasks)}; train/dev examples {per_task or 'unknown'}{warn}; "
-            f"max length {prof.get('max_length', '—')}; source {rep.data_source}")
-
-
-def facts(data: ReportData) -> Safe:
-    rep, prov, prof = data.claims, data.claims.provenance, data.claims.profile
-    items = [
-        ("model", el("code", prof.get("model", "?"))),
-        ("data", _data_line(data)),
-        ("hardware", f"{prov.device}; torch threads {prov.torch_threads}"),
-        ("profile", (f"{prof.get('name', '?')}: seeds {', '.join(map(str, rep.seeds))}; settings "
-                    f"{', '.join(rep.settings)}")),
-        ("revision", join(el("code", prov.git_revision[:12], title=prov.git_revision),
-                          " (uncommitted changes)" if prov.git_dirty else "", f"; {prov.created}")),
-    ]
-    return el("dl", [join(el("dt", k), el("dd", v)) for k, v in items], class_="facts")
 
 
 def verdict_grid(data: ReportData) -> Safe:
@@ -100,17 +73,37 @@ def verdict_grid(data: ReportData) -> Safe:
             if cell is None or not cell.verdict:
                 tds.append(el("td", "—", class_="cell"))
                 continue
-            what = readable(cell.comparison.name) if cell.comparison is not None else ""
-            tds.append(el("td", badge(cell.verdict), el("div", what, class_="what") if what else None,
-                          el("div", cell.number(), class_="num"), class_=f"cell v-{cell.verdict}",
-                          title=f"{c.id} / {s} / {t}"))
+            comp = cell.comparison
+            what = readable(comp.name) if comp is not None else ""
+            unit = str(getattr(comp, "effect_unit", "") or "") if comp is not None else ""
+            rv = reader_verdict(cell.verdict, cell.stat, comp, t)
+            # the reason in short beside the badge (in full on hover and in the findings); the unit's kind after
+            # the number (in full on hover and in the statistics)
+            reason = el("span", f" {rv.reason.split(' (', 1)[0]}", class_="reason", title=rv.reason) \
+                if rv.reason else None
+            tds.append(el("td", reader_badge(rv), reason, el("div", what, class_="what") if what else None,
+                          el("div", cell.number(), el("span", f" · {short_unit(unit)}", class_="unit", title=unit)
+                             if unit else None, class_="num"),
+                          class_=f"cell v-{cell.verdict} rv-{rv.key}", title=f"{c.id} / {s} / {t}"))
         rows.append(el("tr", el("th", el("a", f"{c.section} {readable(c.id)}", href=f"#claim-{slug(c.id)}"),
                                 scope="row"), tds, el("td", badge(c.verdict), class_=f"cell v-{c.verdict}")))
     caption = ("Verdicts by claim, task and setting. Each cell: the primary comparison that decided it, its mean "
-               "paired effect [95% interval] and its minimum effect (the project's registered choice; when each "
-               "was registered is under its claim)")
+               "paired effect [95% interval] and its unit, and its minimum effect (the project's registered "
+               "choice). Effects are signed so that a positive value agrees with the paper; \"against the paper\": "
+               "the interval lies below 0; \"smaller than the registered minimum\": it lies below the minimum, not "
+               "below 0")
     return el("div", el("table", el("caption", caption), head, el("tbody", rows), class_="grid", id="verdict-grid"),
               class_="scroll grid-box")
+
+
+def short_unit(unit: str) -> str:
+    """"log ratio scratch/pretrained" → "log ratio"; "difference scratch − pretrained (nats)" → "difference (nats)"
+    (which arm is subtracted is in the full unit, and the sign convention in the grid's caption)."""
+    for kind in ("log ratio", "difference"):
+        if unit.startswith(kind):
+            paren = unit[unit.index("("):] if "(" in unit else ""
+            return f"{kind} {paren}".strip()
+    return unit
 
 
 def findings(data: ReportData) -> Safe:
@@ -138,17 +131,28 @@ def links(claims_href: str, index_href: str | None) -> Safe:
     return el("p", parts, class_="links")
 
 
+def overall_line(data: ReportData) -> Safe:
+    """"k of n reproduced" as a badge (neutral unless every claim is), then the other counts in words."""
+    rep = data.claims
+    k = sum(1 for c in rep.claims if c.verdict == "reproduced")
+    rest = other_counts(rep)
+    return el("p", overall_badge(k, len(rep.claims)), el("strong", ", " + ", ".join(rest)) if rest else None,
+              class_="overall", id="overall")
+
+
 def first_screen(data: ReportData, *, note: str, schema_line: str, claims_href: str, index_href: str | None
                  ) -> Safe:
     rep = data.claims
     name = str(rep.profile.get("name", "run"))
     return el("header", [
-        *banners(data, note, schema_line),
+        *banners(data, note),
         el("h1", f"Pretrained vs from-scratch BERT — profile {name}"),
-        el("p", badge(rep.verdict), " ", el("strong", verdict_counts(rep)), class_="overall", id="overall"),
-        facts(data),
+        el("p", schema_line, class_="banner schema", role="note") if schema_line else None,
+        overall_line(data),
+        scope_box(data),
         verdict_grid(data),
         findings(data),
         counts_line(data),
+        disclosure(data),
         links(claims_href, index_href),
     ], class_="first-screen")

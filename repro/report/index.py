@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from repro.report.markup import Safe, badge, el, join, page, table
+from repro.report.verdicts import overall_badge
 from repro.storage import atomic_write_text
 
 INDEX_FILE = "index.html"
@@ -31,8 +32,9 @@ def _row(run: Path) -> list[object]:
     counts = Counter(c.verdict for c in rep.claims)
     summary = join([join(badge(v), f" × {n} ") for v, n in sorted(counts.items())])
     prof = rep.profile
+    overall = overall_badge(counts.get("reproduced", 0), len(rep.claims), id_=None)  # neutral unless all are
     return [link, f"{prof.get('name', '?')} — {prof.get('description', '')}", rep.provenance.created,
-            rep.provenance.device, join(badge(rep.verdict), " ", summary),
+            rep.provenance.device, join(overall, " ", summary),
             f"tasks {', '.join(rep.tasks)}; seeds {len(rep.seeds)}; settings {', '.join(rep.settings)}"
             + ("" if report.exists() else "; no report.html") + (f". {note}" if note else "")]
 

@@ -122,22 +122,63 @@ def img_tag(data: bytes, mime: str, *, alt: str, id_: str | None = None) -> Safe
 
 
 _CODE = re.compile(r"``(.+?)``", re.DOTALL)
+_STRONG = re.compile(r"(?<![\w*])\*\*(\S(?:.*?\S)?)\*\*(?![\w*])", re.DOTALL)
+_EMPHASIS = re.compile(r"(?<![\w*])\*(\S(?:[^*]*?\S)?)\*(?![\w*])", re.DOTALL)
+_DASH = re.compile(r"(?<=\s)--(?=\s)|(?<=\w)--(?=\w)")
+_ITEM = re.compile(r"^[-*] ")
+
+
+def _prose(escaped: str) -> str:
+    """Emphasis (``*x*``), strong (``**x**``) and a double hyphen as a dash, in escaped text outside code."""
+    out = _STRONG.sub(lambda m: f"<strong>{m.group(1)}</strong>", escaped)
+    out = _EMPHASIS.sub(lambda m: f"<em>{m.group(1)}</em>", out)
+    return _DASH.sub("–", out)
 
 
 def rst_inline(text: str) -> Safe:
-    """Escape ``text`` and render reStructuredText inline literals (double backticks) as ``<code>``."""
-    return Safe(_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", str(esc(text))))
+    """Escape ``text`` and render reStructuredText inline markup: literals (double backticks) as ``<code>``,
+    ``*emphasis*`` and ``**strong**``, and ``--`` as a dash, so no raw markup characters reach the reader."""
+    escaped = str(esc(text))
+    out, last = [], 0
+    for m in _CODE.finditer(escaped):
+        out += [_prose(escaped[last:m.start()]), f"<code>{m.group(1)}</code>"]
+        last = m.end()
+    out.append(_prose(escaped[last:]))
+    return Safe("".join(out))
+
+
+def _items(lines: list[str]) -> list[str] | None:
+    """The list items of a block whose first line starts with ``- `` or ``* `` (continuation lines join the item
+    above); None when the block is a paragraph."""
+    if not lines or not _ITEM.match(lines[0]):
+        return None
+    items: list[str] = []
+    for ln in lines:
+        if _ITEM.match(ln):
+            items.append(ln[2:])
+        else:
+            items[-1] += " " + ln
+    return items
 
 
 def rst_blocks(text: str) -> Safe:
-    """A docstring as paragraphs (blank-line separated), lines starting with ``-`` as list items, inline code."""
-    out = []
+    """A docstring as paragraphs (blank-line separated) and bullet lists (``-`` or ``*`` items, continuation lines
+    indented; consecutive list blocks make one list), with inline markup rendered (:func:`rst_inline`)."""
+    out: list[Safe] = []
+    pending: list[str] = []
     for block in re.split(r"\n\s*\n", str(text).strip()):
         lines = [ln.strip() for ln in block.splitlines() if ln.strip()]
-        if lines and all(ln.startswith(("- ", "* ")) for ln in lines):
-            out.append(el("ul", [el("li", rst_inline(ln[2:])) for ln in lines]))
-        elif lines:
+        items = _items(lines)
+        if items is not None:
+            pending += items
+            continue
+        if pending:
+            out.append(el("ul", [el("li", rst_inline(x)) for x in pending]))
+            pending = []
+        if lines:
             out.append(el("p", rst_inline(" ".join(lines))))
+    if pending:
+        out.append(el("ul", [el("li", rst_inline(x)) for x in pending]))
     return join(out)
 
 
@@ -166,7 +207,20 @@ td { font-variant-numeric: tabular-nums; }
 .badge.reproduced { background: var(--ok); }
 .badge.not_reproduced, .badge.not_all_reproduced { background: var(--bad); }
 .badge.inconclusive { background: var(--maybe); }
-.badge.unknown { background: var(--muted); }
+.badge.unknown, .badge.neutral { background: var(--muted); }
+.badge.rv-reproduced { background: var(--ok); }
+.badge.rv-against { background: var(--bad); }
+.badge.rv-below-minimum { background: #8a4b08; }
+.badge.rv-inconclusive { background: var(--maybe); }
+.badge.rv-excluded, .badge.rv-undecidable, .badge.rv-unknown { background: var(--muted); }
+td.rv-excluded, td.rv-undecidable { background: var(--soft); }
+table.grid td.cell .reason { font-size: .7rem; }
+table.grid td.cell .unit { color: var(--muted); }
+section.scope, section.disclosure { border: 1px solid var(--line); border-radius: 6px; padding: .2rem .7rem;
+  margin: .3rem 0; background: var(--soft); font-size: .8rem; line-height: 1.35; }
+section.scope p { margin: .15rem 0; max-width: none; }
+section.disclosure h2 { font-size: 1rem; margin: .2rem 0; padding: 0; border: none; }
+p.banner.schema { margin: .1rem 0 .3rem; }
 blockquote { margin: .6rem 0; padding: .4rem .9rem; border-left: 4px solid var(--line); background: var(--soft); }
 figure { margin: 1rem 0 1.6rem; break-inside: avoid; page-break-inside: avoid; }
 figure img { display:block; max-width: 100%; height: auto; border: 1px solid var(--line); }
@@ -220,6 +274,12 @@ code { font-size: .85em; background: var(--soft); padding: 0 .2rem; border-radiu
   .badge { border: 1px solid #000; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
   a { color: inherit; text-decoration: none; }
   nav.toc { display: none; }
+  header h2, section.health-section h2 { break-before: auto; page-break-before: auto; }
+  /* a printed report shows every collapsed block: statistics, exclusions, runs and figures */
+  details > summary { list-style: none; font-weight: 600; }
+  details > summary::-webkit-details-marker { display: none; }
+  details > *:not(summary) { display: block !important; }
+  details::details-content { content-visibility: visible; display: block; }
 }
 """
 

@@ -27,7 +27,9 @@ from repro.report.markup import (
     slug,
     table,
 )
-from repro.report.summary import finding, readable, readable_text
+from repro.report.reasons import plain_numbers, split_top_level
+from repro.report.summary import cells, finding, readable, readable_text
+from repro.report.verdicts import reader_badge, reader_verdict
 
 _PAIR_KEYS = ("task", "seed", "effect")
 
@@ -157,10 +159,11 @@ def _plain(x: float, sig: int) -> str:
     return text
 
 
-def _stat_row(scope: str, st: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[Any]:
+def _stat_row(scope: str, st: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], comp: Any = None,
+              task: str | None = None) -> list[Any]:
     ci = f"[{fmt_signed(st.ci_low)}, {fmt_signed(st.ci_high)}]" if st.n >= 2 else "n/a (fewer than 2 pairs)"
     p = f"{st.positive}/{st.n}" if st.n else "—"
-    return [scope, badge(st.verdict), st.n, fmt_signed(st.mean), ci, p,
+    return [scope, reader_badge(reader_verdict(st.verdict, st, comp, task)), st.n, fmt_signed(st.mean), ci, p,
             *[_mean_sd(r.get(k) for r in rows) for k in keys]]
 
 
@@ -183,7 +186,8 @@ def comparison_table(comp: Any, shown: dict[tuple[str, ...], str] | None = None,
     kind = "primary" if comp.primary else "secondary"
     parts: list[Any] = []
     if _empty(comp):
-        parts.append(el("p", label, f" ({kind}; {comp.effect_unit}; {need}): ", badge(comp.overall.verdict),
+        parts.append(el("p", label, f" ({kind}; {comp.effect_unit}; {need}): ",
+                        reader_badge(reader_verdict(comp.overall.verdict, comp.overall, comp)),
                         " n = 0 valid pairs in every task.", class_="empty-stats", id=anchor or None))
     else:
         pairs = list(comp.per_pair)
@@ -191,9 +195,9 @@ def comparison_table(comp: Any, shown: dict[tuple[str, ...], str] | None = None,
         rows = []
         if len(comp.per_task) > 1:
             rows.append(_stat_row(f"pooled over {len(comp.per_task)} tasks (descriptive; verdict per task)",
-                                  comp.overall, pairs, keys))
+                                  comp.overall, pairs, keys, comp))
         for task, st in comp.per_task.items():
-            rows.append(_stat_row(task, st, [r for r in pairs if r.get("task") == task], keys))
+            rows.append(_stat_row(task, st, [r for r in pairs if r.get("task") == task], keys, comp, task))
         caption = join(label, " — ", comp.description, " ",
                        el("span", f"[{kind}; effect = {comp.effect_unit}; {need}]", class_="muted"))
         head = ["scope", "verdict", "n", "mean effect", "95% t-interval", "effects > 0",
@@ -210,7 +214,8 @@ def comparison_table(comp: Any, shown: dict[tuple[str, ...], str] | None = None,
             if ex_id:
                 shown[key] = ex_id
             parts.append(el("details", el("summary", f"Excluded pairs ({len(comp.excluded)})"),
-                            el("ul", [el("li", e) for e in comp.excluded], class_="excluded"), id=ex_id,
+                            el("ul", [el("li", plain_numbers(readable_text(e))) for e in comp.excluded],
+                               class_="excluded"), id=ex_id,
                             class_="excl"))
     return join(parts)
 
@@ -236,7 +241,7 @@ def _why_list(claim: Any) -> Safe:
     """Each setting's stored reason as a short list with readable names (the stored text is one long line)."""
     items = []
     for s in claim.settings:
-        parts = [p.strip() for p in str(s.reason).split("; ") if p.strip()]
+        parts = split_top_level(plain_numbers(str(s.reason)))
         items.append(el("li", el("strong", s.setting), ": ", badge(s.verdict),
                         el("ul", [el("li", readable_text(p)) for p in parts]) if len(parts) > 1
                         else join(" ", readable_text(parts[0]) if parts else "")))
@@ -280,12 +285,16 @@ def claim_section(data: ReportData, claim: Any, renderer: FigureRenderer, first:
                                   for k, v in claim.thresholds.items()),
                         class_="muted"))
     shown: dict[tuple[str, ...], str] = {}
+    # each task's words in a setting's heading: those of the comparison that decided its grid cell
+    by_cell = {(x.setting, x.task): x for x in cells(data.claims) if x.claim == claim.id}
     if effect is not None:
         renderer.place(effect, figure_id(claim.id, effect.setting, effect.kind, effect.task))
     for i, s in enumerate(claim.settings):
+        words = {t: reader_verdict(x.verdict, x.stat, x.comparison, t).words if x.comparison is not None
+                 else x.verdict.replace("_", " ") or "—"
+                 for t in tasks for x in [by_cell.get((s.setting, t))] if x is not None}
         parts.append(el("h3", f"Setting {s.setting} ", badge(s.verdict),
-                        " ", el("span", ", ".join(f"{t}: {s.per_task.get(t, '—').replace('_', ' ')}"
-                                                   for t in tasks), class_="muted")))
+                        " ", el("span", ", ".join(f"{t}: {words.get(t, '—')}" for t in tasks), class_="muted")))
         if not s.comparisons:  # e.g. §5.3 long: the same extended runs as another setting, not counted again
             parts.append(el("p", readable_text(s.reason), class_="muted shared"))
             continue

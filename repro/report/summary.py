@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from repro.report.reasons import NUMBER, commonest_reason
 # readable names of the comparisons (claims/*.py); anything else shows its id with spaces
 COMPARISON_NAMES: dict[str, str] = {
     "hessian_lambda_max_matched_loss": "λ_max at matched loss",
@@ -45,7 +46,16 @@ COMPARISON_NAMES: dict[str, str] = {
     "layer_width_normalized": "layer-group width",
     "layer_surface_flatness": "layer-surface flatness",
     "depth_correlation": "depth correlation",
+    "scaled_lambda_max_learned_level": "scale-aware λ_max at the learned level",
+    "scaled_lambda_max_theta1": "scale-aware λ_max at θ1",
+    "random_width_learned_level": "random-direction width at the learned level",
+    "adaptive_sharpness": "adaptive sharpness",
+    "flatness_generalization_rank": "flatness–generalisation rank correlation",
+    "layer_swap_cost": "layer swap cost",
+    "group_lambda_max_high_vs_low": "λ_max of high vs low layer groups",
 }
+# verdict ids that stored reasons quote
+VERDICT_WORDS: dict[str, str] = {"not_reproduced": "not reproduced", "not_all_reproduced": "not all reproduced"}
 CLAIM_NAMES: dict[str, str] = {
     "wider_optima": "wider optima",
     "easier_optimization": "easier optimization",
@@ -62,8 +72,10 @@ def readable(name: str) -> str:
 
 
 def readable_text(text: str) -> str:
-    """``text`` with every known snake_case id replaced by its readable name (stored reasons name comparisons)."""
-    return _SNAKE.sub(lambda m: COMPARISON_NAMES.get(m.group(0), CLAIM_NAMES.get(m.group(0), m.group(0))), text)
+    """``text`` with every snake_case id replaced by its readable name (stored reasons name comparisons and
+    verdicts); an id without a name reads with spaces."""
+    return _SNAKE.sub(lambda m: COMPARISON_NAMES.get(m.group(0)) or CLAIM_NAMES.get(m.group(0))
+                      or VERDICT_WORDS.get(m.group(0)) or m.group(0).replace("_", " "), text)
 
 
 def num(x: Any, digits: int = 2) -> str:
@@ -128,44 +140,6 @@ def cells(claims: Any) -> list[Cell]:
     return out
 
 
-_PAIR_PREFIX = re.compile(r"^[^:]*/seed\d+:\s*")
-_NUMBER = re.compile(r"[−+-]?\d+(?:\.\d+)?(?:e[−+-]?\d+)?")
-
-
-def short_reason(excluded: str) -> str:
-    """An exclusion entry ("sst2/seed0: effect undefined (scratch width censored by the grid edge (≥ 2))") as
-    a short reason ("scratch width censored by the grid edge"), for counting and for sentences."""
-    text = _PAIR_PREFIX.sub("", excluded).strip()
-    if text.startswith("effect undefined (") and text.endswith(")"):
-        text = text[len("effect undefined ("):-1]
-    if "> 0.75 × ln" in text:  # the learned precondition: one short reason, whichever arm(s) failed it
-        return "did not learn (training loss at θ1 above 0.75 ln C)"
-    rate = re.search(r"majority rate ([0-9.]+)", text)
-    head, sep, rest = text.partition(": ")
-    if sep and len(rest) > 40:
-        text = head
-    text = text.split(" (", 1)[0].strip()
-    if rate and "generalis" in text:
-        text = f"{text} (majority rate {rate.group(1)})"
-    return text
-
-
-def reason_key(reason: str) -> str:
-    """A reason with its numbers blanked, so that the same reason with different values counts once."""
-    return _NUMBER.sub("#", short_reason(reason))
-
-
-def commonest_reason(entries: Iterable[str]) -> tuple[str, int, int]:
-    """(the commonest short reason, how many entries give it, how many entries in all)."""
-    entries = list(entries)
-    if not entries:
-        return "", 0, 0
-    keys = Counter(reason_key(e) for e in entries)
-    key, count = keys.most_common(1)[0]
-    example = next(short_reason(e) for e in entries if reason_key(e) == key)
-    return example, count, len(entries)
-
-
 @dataclass(frozen=True)
 class Exclusions:
     """Pairs counted over the primary comparisons of every claim and setting."""
@@ -190,10 +164,16 @@ def exclusions(claims: Any) -> Exclusions:
 
 
 def verdict_counts(claims: Any) -> str:
-    """"0 of 5 reproduced, 2 not reproduced, 3 inconclusive" (the overall badge's text)."""
+    """"0 of 5 reproduced, 2 not reproduced, 3 inconclusive" (the overall line: the badge and the rest)."""
     n = len(claims.claims)
     counts = Counter(c.verdict for c in claims.claims)
-    parts = [f"{counts.get('reproduced', 0)} of {n} reproduced"]
+    return ", ".join([f"{counts.get('reproduced', 0)} of {n} reproduced", *other_counts(claims)])
+
+
+def other_counts(claims: Any) -> list[str]:
+    """The counts of every verdict other than reproduced, in words ("2 not reproduced", "3 inconclusive")."""
+    counts = Counter(c.verdict for c in claims.claims)
+    parts: list[str] = []
     for v in ("not_reproduced", "inconclusive", "undecidable"):
         if counts.get(v):
             parts.append(f"{counts[v]} {v.replace('_', ' ')}")
@@ -201,7 +181,7 @@ def verdict_counts(claims: Any) -> str:
                                                               "undecidable"))
     if other:
         parts.append(f"{other} other")
-    return ", ".join(parts)
+    return parts
 
 
 def _why(cell: Cell) -> str:
@@ -222,7 +202,10 @@ def _why(cell: Cell) -> str:
     if cell.verdict == "reproduced":
         return f"{name} {interval} reaches ≥ {num(comp.min_effect)}"
     if cell.verdict == "not_reproduced":
-        return f"{name} {interval} excludes ≥ {num(comp.min_effect)}"
+        from repro.report.verdicts import reader_verdict  # verdicts builds on this module
+
+        words = reader_verdict(cell.verdict, st, comp, cell.task).words
+        return f"{name} {interval}: {words} ({num(comp.min_effect)})"
     if st.note:
         return f"{name}: {st.note}"
     return f"{name} {interval} does not decide ≥ {num(comp.min_effect)}"
@@ -236,7 +219,7 @@ def finding(claims: Any, claim: Any, all_cells: Sequence[Cell] | None = None) ->
         if claim.verdict == "reproduced" or c.verdict != "reproduced":
             why = _why(c)
             # numbers differ per cell: group by what was said without them, keep the first cell's numbers
-            key = _NUMBER.sub("#", why)
+            key = NUMBER.sub("#", why)
             groups.setdefault(key, [why]).append(f"{c.task}/{c.setting}")
     parts = []
     for texts in groups.values():
@@ -246,3 +229,4 @@ def finding(claims: Any, claim: Any, all_cells: Sequence[Cell] | None = None) ->
                      + (f" (e.g. {where[0]}; also {', '.join(where[1:])})" if many else ""))
     verdict = claim.verdict.replace("_", " ")
     return f"{verdict.capitalize()}: " + "; ".join(parts) + "." if parts else f"{verdict.capitalize()}."
+
