@@ -79,7 +79,7 @@ from repro.landscape import (
     TrajectoryProjection,
     compute_curve,
     compute_surface,
-    cpu_bf16_evaluation,
+    grid_bf16_evaluation,
     cross_task_direction,
     evaluate,
     filter_normalize,
@@ -208,6 +208,9 @@ class RunAnalysis:
     layer_widths_bisection: dict[str, BisectionWidth] | None = None  # those of ``layer_curves_normalized``
     # θ1 with each depth group replaced by the partner task's θ1′ (same init, seed, setting): dev loss and accuracy
     layer_swap_dev: dict[str, LayerSwapResult] | None = None
+    # the partner run's directory name (None without one, and in analyses written before it was recorded): an
+    # analysis of the same run with the same partner under another setting is the same measurement (issue 43)
+    partner_run: str | None = None
 
 
 def analysis_path(out: Path, run_dir: Path, setting: str) -> Path:
@@ -249,9 +252,29 @@ def analyze_run(
         cached = read_json(path)
         if cached.get("version") == ANALYSIS_VERSION and not _missing_instruments(cached, profile.landscape):
             return from_json_dict(RunAnalysis, cached)
+    twin = _twin_analysis(out, run, partner, profile, setting)
+    if twin is not None:
+        write_json(path, twin)
+        return from_json_dict(RunAnalysis, twin)
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    with cpu_bf16_evaluation(profile.landscape.cpu_grid_bf16):  # the grids only; Hessians and gradients never
+    # the grids only; Hessians and gradients never autocast
+    with grid_bf16_evaluation(cpu=profile.landscape.cpu_grid_bf16, cuda=profile.landscape.cuda_grid_bf16):
         return _measure(run, partner, profile, setting, path, data_dir, device)
+
+
+def _twin_analysis(out: Path, run: TrainRun, partner: TrainRun | None, profile: Profile, setting: str) -> dict | None:
+    """The current analysis of the same run with the same partner run under another setting, relabelled to
+    ``setting``; None when there is none. Two settings can share a run (the workstation profile's scratch arm has one
+    rate in both), and the analysis reads nothing of the setting but its name: measuring it again would cost a
+    whole analysis for the same numbers."""
+    want = partner.path.name if partner is not None else None
+    for other in sorted((Path(out) / "analysis").glob(f"*-{run.path.name}.json")):
+        data = read_json(other)
+        if (data.get("run") == run.path.name and data.get("setting") != setting and data.get("partner_run") == want
+                and data.get("version") == ANALYSIS_VERSION and not _missing_instruments(data, profile.landscape)
+                and (want is not None or data.get("partner_task") is None)):
+            return {**data, "setting": setting}
+    return None
 
 
 def _measure(run: TrainRun, partner: TrainRun | None, profile: Profile, setting: str, path: Path,
@@ -376,6 +399,7 @@ def _measure(run: TrainRun, partner: TrainRun | None, profile: Profile, setting:
         matched_learned=matched_learned, density=density, group_curvature=groups_curv, adaptive_sharpness=adaptive,
         scaled_hessian=scaled, random_widths_bisection=tuple(random_widths), layer_widths_bisection=layer_widths,
         layer_swap_dev=swap,
+        partner_run=partner.path.name if partner is not None else None,
     )
     write_json(path, result)
     return result

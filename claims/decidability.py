@@ -30,7 +30,9 @@ primary comparison and task, whether it can be decided, and why not:
     claims.preconditions), whether every reference run of the arms it names converged (``RunSummary.converged``,
     the reason quoted when not); a claims.json written before the record existed says nothing (unknown).
 
-  Without a reference these are unknown. A reference of another profile (the cpu run for the standard profile) is
+  Without a reference these are unknown. ``repro profiles check NAME`` without ``--reference`` uses the profile's
+  committed claims pilot (:func:`committed_pilot`: ``reports/pilots/NAME/claims.json``, a claims run at the tuning
+  seeds) when there is one. A reference of another profile (the cpu run for the standard profile) is
   an estimate from a different model and data; the check says so.
 * ``scope`` -- a task outside the profile's registered ``generalization_tasks`` for a comparison that needs both
   arms to generalise is not evaluated there (claims.evaluate.in_scope): one ``scoped`` check, nothing else.
@@ -61,6 +63,15 @@ PRECISION_RULE = "predicted 95% half-width ≤ |min effect|"
 PASS, FAIL, UNKNOWN, SCOPED = "pass", "fail", "unknown", "scoped"
 STATUSES = (PASS, FAIL, UNKNOWN, SCOPED)
 _REFERENCE = "give --reference RUN_DIR: a claims run (of this profile, or a pilot) to predict from"
+PILOTS_DIR = Path(__file__).resolve().parents[1] / "reports" / "pilots"
+
+
+def committed_pilot(profile_name: str, pilots_dir: Path | None = None) -> Path | None:
+    """The profile's committed claims pilot (a claims run at its tuning seeds, results only: ``claims.json``),
+    the default reference of ``repro profiles check NAME``; None when the profile has none (a checkout without
+    ``reports/``, e.g. an installed wheel, has none either)."""
+    d = (PILOTS_DIR if pilots_dir is None else pilots_dir) / profile_name
+    return d if (d / "claims.json").is_file() else None
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ def _plan_shards(args: argparse.Namespace) -> int:
 
     prof = _profile(args)
     prof = resolve(prof, args.tasks, first_seeds(prof, args.seeds) if args.seeds is not None else None)
-    timings = recorded_for(args.device)
+    timings = recorded_for(args.device, prof.name)
     budget = args.budget if args.budget is not None else DEFAULT_BUDGET_BY_DEVICE[timings.kind]
     if budget <= 0:
         raise ReproError(f"--budget {budget}: must be a positive number of seconds")
@@ -280,6 +280,12 @@ def _check_profile(words: list[str], args: argparse.Namespace) -> int:
     if ref is not None and not (ref / "claims.json").is_file():
         raise ReproError(f"--reference {ref}: no claims.json there; pass a claims run directory (e.g. "
                          "tests/fixtures/golden/cpu)")
+    if ref is None:
+        from claims.decidability import committed_pilot
+
+        ref = committed_pilot(prof.name)
+        if ref is not None:
+            print(f"reference: {ref} (the profile's committed claims pilot; --reference names another)")
     result = check_profile(prof, ref, data_dir=args.data_dir)
     print(format_decidability(result))
     if args.json:
@@ -395,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("words", nargs="*", metavar="[show|check] NAME", help="profile to show or check")
     p.add_argument("--reference", default=None, metavar="RUN_DIR",
                    help="check: a claims run directory whose per-pair spread and exclusions predict this profile's "
-                        "(e.g. tests/fixtures/golden/cpu)")
+                        "(e.g. tests/fixtures/golden/cpu); default: the profile's committed claims pilot, "
+                        "reports/pilots/NAME/, when there is one")
     p.add_argument("--data-dir", default=None, help="check: local GLUE copy, for the dev majority rates "
                                                      "(default $REPRO_DATA_DIR)")
     p.add_argument("--json", default=None, metavar="FILE", help="check: also write the checks as JSON")

@@ -172,6 +172,18 @@ def profile_problems(prof: Any) -> list[str]:
                    f"{', '.join(sorted(TASKS.names()))}")
     if len(set(prof.tasks)) != len(prof.tasks):
         out.append(f"tasks = {list(prof.tasks)} names a task twice")
+    partners = tuple(getattr(prof, "partner_tasks", ()))
+    bad = [t for t in partners if t not in TASKS]
+    if bad:
+        out.append(f"unknown task(s) {', '.join(map(repr, bad))} in partner_tasks; known tasks: "
+                   f"{', '.join(sorted(TASKS.names()))}")
+    both = [t for t in partners if t in prof.tasks]
+    if both:
+        out.append(f"partner_tasks {', '.join(map(repr, both))} also in tasks: a partner-only task is not analysed, "
+                   "so it cannot be one of the analysed tasks")
+    if partners and len(prof.tasks) > 1:
+        out.append(f"partner_tasks = {list(partners)} with {len(prof.tasks)} tasks: partners come from tasks when "
+                   "there are several; use partner_tasks only with one analysed task")
     if not prof.seeds:
         out.append("seeds is empty: give at least one seed (e.g. --seeds 1 or --set seeds=0,1,2)")
     out.extend(p for i, s in enumerate(prof.seeds) if (p := seed_problem(s, f"seeds[{i}]")))

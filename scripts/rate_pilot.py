@@ -16,6 +16,9 @@ its grid at which *every* pilot seed of *every* task the profile keeps learned; 
 mean dev accuracy over those runs; none if no rate qualifies (then the arm cannot be used at this size and the
 profile must change). The JSON holds every run, the per-rate summaries and that choice; no weights.
 
+One task per invocation is fine (runs are cheap to resume, the JSON is rewritten after every run); ``--combine A.json
+B.json --json OUT`` then applies the rule over every kept task together (``--tasks`` picks the kept ones).
+
 Usage (runs go under --out and are reused when present, so an interrupted pilot resumes)::
 
     OMP_NUM_THREADS=2 python scripts/rate_pilot.py --profile standard --tasks sst2 --seeds 100,101,102 \\
@@ -30,6 +33,7 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +63,13 @@ def binomial_p(correct: int, n: int, rate: float) -> float:
     return float(binomtest(int(correct), int(n), float(rate), alternative="greater").pvalue)
 
 
-def choose_rate(summaries: dict[str, dict[str, Any]]) -> tuple[float | None, str]:
+def choose_rate(summaries: dict[str, dict[str, Any]], tasks: Sequence[str] | None = None) -> tuple[float | None, str]:
     """The registered selection rule over one arm's per-rate summaries (keyed by rate as text): every run learned;
-    then the highest mean dev accuracy. Returns (rate or None, why)."""
-    ok = {r: s for r, s in summaries.items() if s["runs"] > 0 and s["learned"] == s["runs"]}
+    then the highest mean dev accuracy. Returns (rate or None, why). With ``tasks`` (every task the arm was piloted
+    on), a rate must have been piloted on each of them: a rate left out on a task (because another task had already
+    ruled it out) has no evidence there and never qualifies."""
+    ok = {r: s for r, s in summaries.items() if s["runs"] > 0 and s["learned"] == s["runs"]
+          and (tasks is None or set(s.get("tasks", ())) >= set(tasks))}
     if not ok:
         return None, "no rate of the grid learned on every pilot seed of every task"
     best = max(ok, key=lambda r: (ok[r]["mean_dev_accuracy"], -float(r)))
@@ -118,7 +125,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Per arm and rate (over every task and seed) and per task/arm/rate: runs, learned, mean dev accuracy."""
 
     def stats(rs: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"runs": len(rs), "learned": sum(r["learned"] for r in rs),
+        return {"runs": len(rs), "learned": sum(r["learned"] for r in rs), "tasks": sorted({r["task"] for r in rs}),
                 "mean_dev_accuracy": statistics.fmean(r["dev_accuracy"] for r in rs) if rs else float("nan"),
                 "dev_above_majority_p05": sum(r["dev_p_above_majority"] < 0.05 for r in rs),
                 "mean_train_loss_theta1": statistics.fmean(r["train_loss_theta1"] for r in rs) if rs else float("nan")}
@@ -128,7 +135,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         rates = sorted({r["learning_rate"] for r in records if r["init"] == init})
         out["by_arm"][init] = {f"{lr:g}": stats([r for r in records if r["init"] == init and r["learning_rate"] == lr])
                                for lr in rates}
-        rate, why = choose_rate(out["by_arm"][init])
+        rate, why = choose_rate(out["by_arm"][init], sorted({r["task"] for r in records if r["init"] == init}))
         out["chosen"][init] = {"learning_rate": rate, "why": why}
         for task in sorted({r["task"] for r in records}):
             out["by_task"][f"{task}/{init}"] = {
@@ -137,8 +144,37 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def combine(paths: Sequence[Path], keep: Sequence[str] | None = None) -> dict[str, Any]:
+    """Several pilot JSONs (e.g. one per task) as one, the rule applied over all of their runs -- or over the tasks
+    in ``keep`` only (the tasks a profile keeps): the rule reads every kept task together. The pilots must share
+    the resolved recipe but for the learning rates (else their runs do not answer one question)."""
+    import json
+
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+
+    def recipe(part: dict[str, Any]) -> dict[str, Any]:
+        prof = dict(part["resolved_profile"])
+        for arm in ("pretrained", "scratch"):
+            prof[arm] = {k: v for k, v in prof[arm].items() if k != "learning_rate"}
+        return {k: v for k, v in prof.items() if k not in ("tasks", "pilot", "pilot_dev_accuracy")}
+
+    if any(recipe(x) != recipe(parts[0]) for x in parts[1:]):
+        raise SystemExit("--combine: the pilots were run with different recipes; combine only pilots of one recipe")
+    runs = [r for x in parts for r in x["runs"] if keep is None or r["task"] in keep]
+    tasks = sorted({r["task"] for r in runs})
+    return {"pilot": "rate", "combined_from": [str(p) for p in paths], "profile": parts[0]["profile"],
+            "tasks": tasks, "seeds": sorted({r["seed"] for r in runs}),
+            "elapsed_seconds": sum(x["elapsed_seconds"] for x in parts),
+            "parts": [{k: x[k] for k in ("tasks", "grids", "overrides", "device", "threads", "elapsed_seconds")}
+                      for x in parts],
+            "resolved_profile": parts[0]["resolved_profile"], "runs": runs, "summary": summarize(runs)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--combine", nargs="+", default=None, metavar="PILOT_JSON",
+                   help="instead of running: merge these pilot JSONs and apply the rule over their runs (the tasks "
+                        "of --tasks only, when given) into --json")
     p.add_argument("--profile", default="standard")
     p.add_argument("--tasks", default=None, help="comma-separated (default: the profile's)")
     p.add_argument("--inits", default="pretrained,scratch")
@@ -147,11 +183,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scratch-rates", default=None, help="default: repro.config.SCRATCH_LR_GRID")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--device", default=None)
-    p.add_argument("--out", required=True, help="runs directory (reused: a pilot resumes)")
+    p.add_argument("--out", default=None, help="runs directory (reused: a pilot resumes); needed unless --combine")
     p.add_argument("--json", required=True)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args(argv)
+    if args.combine:
+        from repro.storage import write_json
+
+        out = combine([Path(x) for x in args.combine], args.tasks.split(",") if args.tasks else None)
+        write_json(Path(args.json), out)
+        for init, c in out["summary"]["chosen"].items():
+            print(f"chosen rate for {init} over {', '.join(out['tasks'])}: {c['learning_rate']} ({c['why']})")
+        return 0
+    if args.out is None:
+        p.error("--out is required (the runs directory) unless --combine")
 
     import torch
 

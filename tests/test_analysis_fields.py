@@ -537,6 +537,34 @@ def test_a_second_call_returns_the_stored_analysis_without_measuring_again(tiny_
         assert path.read_bytes() == before
 
 
+def test_the_same_run_and_partner_under_another_setting_is_not_measured_again(
+        tiny_plan, tiny_glue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Two settings that share a run and its partner (the workstation profile's scratch arm) share one measurement:
+    the second setting gets the first's numbers under its own name, loading no data or model (issue 43). Another
+    partner, an older analysis, or one without the partner's name is measured."""
+    e = next(x for x in tiny_plan.evidence if (x.task, x.init) == ("sst2", "pretrained"))
+    run, partner = TrainRun.load(Path(e.run_dir)), TrainRun.load(Path(_partner(tiny_plan, e).run_dir))
+    assert e.analysis.partner_run == partner.path.name  # recorded by the measurement
+    prof = tiny_plan_profile()
+    write_json(analysis_path(tmp_path, run.path, "base"), e.analysis)
+    calls: list[str] = []
+    monkeypatch.setattr(analysis_mod, "_measure", lambda *a, **k: calls.append(a[3]) or e.analysis)
+    twin = analyze_run(run, partner, prof, "low", tmp_path, data_dir=tiny_glue, device="cpu")
+    assert calls == [] and twin == dataclasses.replace(e.analysis, setting="low")
+    assert read_json(analysis_path(tmp_path, run.path, "low"))["setting"] == "low"
+    # not the same measurement: without the partner (no surface), or a stored analysis that predates the record
+    analyze_run(run, None, prof, "other", tmp_path, data_dir=tiny_glue, device="cpu")
+    write_json(analysis_path(tmp_path, run.path, "base"), dataclasses.replace(e.analysis, partner_run=None))
+    analysis_path(tmp_path, run.path, "low").unlink(missing_ok=True)
+    analyze_run(run, partner, prof, "low", tmp_path, data_dir=tiny_glue, device="cpu")
+    old = to_json_dict(e.analysis)
+    old["version"] = ANALYSIS_VERSION - 1
+    write_json(analysis_path(tmp_path, run.path, "base"), old)
+    analysis_path(tmp_path, run.path, "low").unlink(missing_ok=True)
+    analyze_run(run, partner, prof, "low", tmp_path, data_dir=tiny_glue, device="cpu")
+    assert calls == ["other", "low", "low"]
+
+
 def _examples(batches: list[dict[str, torch.Tensor]]) -> Counter:
     return Counter((tuple(ids[: int(m.sum())].tolist()), int(y)) for b in batches
                    for ids, m, y in zip(b["input_ids"], b["attention_mask"], b["labels"], strict=True))

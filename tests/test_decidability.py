@@ -112,6 +112,29 @@ def test_cli_exit_status_says_whether_a_primary_cannot_be_decided(glue, capsys, 
     assert "no claims.json" in capsys.readouterr().err
 
 
+def test_check_uses_the_profiles_committed_pilot_unless_told_otherwise(  # noqa: ANN201
+        glue, capsys, tmp_path, monkeypatch):  # noqa: ANN001
+    """`profiles check NAME` reads reports/pilots/NAME/claims.json when there is one (issue 43); --reference wins."""
+    import claims.decidability as dec
+
+    assert dec.committed_pilot("cpu", tmp_path) is None  # no pilot: no reference, as before
+    pilot = tmp_path / "cpu"
+    pilot.mkdir()
+    (pilot / "claims.json").write_text((FIXTURES / "cpu" / "claims.json").read_text())
+    assert dec.committed_pilot("cpu", tmp_path) == pilot
+    assert dec.committed_pilot("standard", tmp_path) is None
+    monkeypatch.setattr(dec, "PILOTS_DIR", tmp_path)
+    main(["profiles", "check", "cpu", "--data-dir", str(glue)])
+    text = capsys.readouterr().out
+    assert text.startswith(f"reference: {pilot} (the profile's committed claims pilot")
+    with_pilot = text.splitlines()[-1]
+    main(["profiles", "check", "cpu", "--data-dir", str(glue), "--reference", str(FIXTURES / "cpu")])
+    text = capsys.readouterr().out
+    assert "committed claims pilot" not in text and text.splitlines()[-1] == with_pilot  # the same run either way
+    main(["profiles", "check", "standard", "--data-dir", str(glue)])
+    assert "committed claims pilot" not in capsys.readouterr().out
+
+
 def test_unknown_is_not_a_pass_and_scoped_is() -> None:
     def d(*statuses: str) -> Decidability:
         return Decidability("x", None, tuple(Check("c", "m", "t", "k", st, "", "a pilot") for st in statuses))
@@ -228,6 +251,9 @@ def test_the_check_needs_no_network(monkeypatch) -> None:  # noqa: ANN001
 # * standard: 13 seed checks, SST-2's 3 and MRPC's any-arm generalisation checks pass; MRPC is scoped out of 2
 #   comparisons; RTE and MNLI were not piloted, so their generalisation is unknown (the profile cannot pass while
 #   nothing says their scratch arms beat the majority rate), and without a reference so is everything else.
+# * workstation: one analysed task (SST-2); 13 seed checks and SST-2's 3 generalisation checks pass on the rate
+#   pilot's dev accuracies; without its claims pilot (reports/pilots/workstation/, not yet run) everything else is
+#   unknown. Against the cpu run (an estimate): the 2 convergence checks and the 2 imprecise §7 checks on SST-2 fail.
 # * paper: seeds pass; no pilot, no reference: every other check unknown.
 # * cpu vs its own run (re-evaluated under v3): fails where the design cannot decide (scale-aware basins censored on
 #   both sides, §5.3/§6 arms that do not generalise, pretrained arms not converged by the v3 rule in the base
@@ -240,9 +266,11 @@ PINNED = {
     ("smoke", None): (0, 13, 62, 0, False),
     ("cpu", None): (16, 2, 57, 0, False),
     ("standard", None): (17, 0, 114, 2, False),
+    ("workstation", None): (16, 0, 28, 0, False),
     ("paper", None): (13, 0, 124, 0, False),
     ("cpu", "cpu"): (43, 26, 6, 0, False),
     ("standard", "cpu"): (46, 8, 77, 2, False),
+    ("workstation", "cpu"): (32, 4, 8, 0, False),
 }
 _CASES = [(name, None) for name in PROFILES.names()] + [k for k in PINNED if k[1] is not None]
 

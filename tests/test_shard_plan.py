@@ -187,13 +187,16 @@ def test_the_cpu_figures_give_more_shards_than_the_gpu_ones_for_the_same_budget(
 def test_a_plan_file_written_before_cpu_timings_loads_as_a_gpu_plan(tmp_path: Path) -> None:
     """Old plan files' timings have no kind or reference profile: they load as the GPU timings they were."""
     committed = load_plan(REPO / "reports" / "standard" / "shards" / PLAN_FILE)
-    assert "kind" not in json.loads((REPO / "reports" / "standard" / "shards" / PLAN_FILE).read_text())["timings"]
     assert committed.timings.kind == "cuda" and committed.timings.reference_profile == "standard"
+    assert committed.science_revision  # recorded since issue 43
     old = to_json_dict(plan_shards(get_profile("standard"), count=3))
-    del old["timings"]["kind"], old["timings"]["reference_profile"]
+    for key in ("kind", "reference_profile", "analysis_current", "train_steps_per_second_by_task"):
+        del old["timings"][key]
+    del old["science_revision"]
     (tmp_path / PLAN_FILE).write_text(json.dumps(old))
     back = load_plan(tmp_path / PLAN_FILE)
-    assert back.timings == RECORDED_CUDA and back == plan_shards(get_profile("standard"), count=3)
+    assert back.timings == RECORDED_CUDA and back.science_revision == ""
+    assert back.shards == plan_shards(get_profile("standard"), count=3).shards
     # the GPU split of the standard profile is still the committed one (the CPU figures changed nothing there)
     assert plan_shards(get_profile("standard"), committed.budget_seconds).digest == committed.digest
 
@@ -372,3 +375,26 @@ def test_two_shards_through_the_script_merge_to_the_unsharded_numbers(
                  str(tmp_path / "merged2")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: shard 1/2 given twice") and err.count("\n") == 1
+
+
+def test_settings_that_share_a_run_and_its_partner_pay_for_one_analysis_per_shard() -> None:
+    """The workstation profile's scratch arm has one rate in both settings: its runs and its analysis are one
+    measurement (claims.analysis reuses it), so a shard holding both settings' scratch analyses pays once, and the
+    pretrained arm, whose settings differ, pays for each (issue 43)."""
+    prof = get_profile("workstation")
+    timings = dataclasses.replace(RECORDED_CPU, reference_profile="workstation", analysis_current=True)
+    train_s, an_s = seconds_model(prof, timings)
+    _, jobs = plan_jobs(prof, "plan")
+    scratch = [j for j in jobs if (j.init, j.seed, j.task) == ("scratch", 1, "sst2")]
+    pre = [j for j in jobs if (j.init, j.seed, j.task) == ("pretrained", 1, "sst2")]
+    assert [j.setting for j in scratch] == ["base", "low"] and scratch[0].needs() == scratch[1].needs()
+    assert pre[0].needs() != pre[1].needs()
+    plan = plan_shards(prof, 10 ** 7, timings)  # one shard: every job together
+    (only,) = plan.shards
+    measurements = {(run_key(j.run), run_key(j.partner)) for j in jobs}
+    assert len(measurements) == len(jobs) - len(prof.seeds) * len(prof.tasks)  # one per scratch (task, seed) saved
+    runs = {run_key(c) for j in jobs for c in j.needs()}
+    per = an_s[next(iter(an_s))]
+    assert all(v == pytest.approx(per) for v in an_s.values())  # one analysis costs the same in every job here
+    assert only.expected_seconds == pytest.approx(timings.process_seconds + len(measurements) * per
+                                                  + sum(train_s[k] for k in runs), abs=0.06)

@@ -19,6 +19,7 @@ from repro.landscape.evaluate import (
     classification_logits,
     classification_loss,
     cpu_bf16_evaluation,
+    grid_bf16_evaluation,
     evaluate,
     temporarily_set,
 )
@@ -40,7 +41,7 @@ from repro.landscape.trajectory import TrajectoryProjection, project_onto_plane
 __all__ = [
     "ONE_DIM_POLICY", "POLICY_TEXT", "CurveResult", "Direction", "DirectionInfo", "GridEvaluator", "GridStore",
     "ParamVector", "PointMetrics", "SurfaceResult", "TrajectoryProjection", "classification_logits",
-    "classification_loss", "compute_curve", "cpu_bf16_evaluation", "compute_surface", "cross_task_direction", "evaluate", "evaluate_grid",
+    "classification_loss", "compute_curve", "cpu_bf16_evaluation", "grid_bf16_evaluation", "compute_surface", "cross_task_direction", "evaluate", "evaluate_grid",
     "filter_normalize", "filter_normalized_direction", "get_params", "is_complete", "merge_shards",
     "merge_surfaces", "model_params", "optimization_direction", "orthogonalize", "param_names", "pca_directions",
     "project_onto_plane", "restrict_direction", "set_params", "surface_coords", "temporarily_set",

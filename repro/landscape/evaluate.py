@@ -7,9 +7,10 @@ Why it looks the way it does:
   10 000-point surface does not drift; the model's own parameters are restored when the evaluator closes.
 * The mean loss is weighted by example count (sum of per-example losses / number of examples), so a result does not
   depend on how the examples were batched.
-* bf16 autocast on CUDA (tensor cores; the loss itself is accumulated in float32), plain model dtype on the CPU
-  unless asked for (``autocast=True`` or :func:`cpu_bf16_evaluation`: the ``cpu_grid_bf16`` landscape option, issue
-  42): a CPU with native bf16 matmuls runs them at 2-3x the float32 rate, one without emulates them slower.
+* bf16 autocast on CUDA (tensor cores; the loss itself is accumulated in float32) unless turned off
+  (:func:`grid_bf16_evaluation`: the ``cuda_grid_bf16`` landscape option, off in the verdict profiles because bf16
+  moves grid losses by more than a tenth of the smallest minimum effect), plain model dtype on the CPU unless asked
+  for (``autocast=True`` or :func:`cpu_bf16_evaluation`: the ``cpu_grid_bf16`` landscape option, issue 42): a CPU with native bf16 matmuls runs them at 2-3x the float32 rate, one without emulates them slower.
 * Optionally several grid points share one forward pass: ``torch.func.functional_call`` vmapped over stacked
   parameter sets. This pays off for small models where a single point does not saturate the device.
 """
@@ -64,15 +65,30 @@ class PointMetrics:
         return 1.0 - self.accuracy
 
 
-# Set by cpu_bf16_evaluation: the default of autocast_context on the CPU within the block (this thread/task only).
+# Set by cpu_bf16_evaluation / grid_bf16_evaluation: the default of autocast_context on the CPU and on CUDA within the
+# block (this thread/task only).
 _CPU_BF16: contextvars.ContextVar[bool] = contextvars.ContextVar("cpu_bf16_evaluation", default=False)
+_CUDA_BF16: contextvars.ContextVar[bool] = contextvars.ContextVar("cuda_bf16_evaluation", default=True)
+
+
+@contextlib.contextmanager
+def grid_bf16_evaluation(*, cpu: bool = False, cuda: bool = True) -> Iterator[None]:
+    """Within the block, evaluations that do not say otherwise autocast to bf16 on the CPU when ``cpu`` and on CUDA
+    when ``cuda`` (the landscape options ``cpu_grid_bf16`` and ``cuda_grid_bf16``). Only :func:`evaluate` and
+    :class:`GridEvaluator` read it -- loss-and-gradient and Hessian products never autocast -- so it changes the grids
+    and no curvature."""
+    tokens = (_CPU_BF16.set(bool(cpu)), _CUDA_BF16.set(bool(cuda)))
+    try:
+        yield
+    finally:
+        _CUDA_BF16.reset(tokens[1])
+        _CPU_BF16.reset(tokens[0])
 
 
 @contextlib.contextmanager
 def cpu_bf16_evaluation(enabled: bool = True) -> Iterator[None]:
     """Within the block, evaluations on the CPU that do not say otherwise autocast to bf16 (the landscape option
-    ``cpu_grid_bf16``). Only :func:`evaluate` and :class:`GridEvaluator` read it -- loss-and-gradient and Hessian
-    products never autocast -- so it changes the grids and no curvature."""
+    ``cpu_grid_bf16``); CUDA keeps its current default."""
     token = _CPU_BF16.set(bool(enabled))
     try:
         yield
@@ -81,10 +97,10 @@ def cpu_bf16_evaluation(enabled: bool = True) -> Iterator[None]:
 
 
 def autocast_context(device: torch.device, enabled: bool | None = None) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (default on); on the CPU only when asked for (``enabled=True``, or ``None`` inside
-    :func:`cpu_bf16_evaluation`); nothing on any other device."""
+    """bf16 autocast on CUDA (default on; off inside ``grid_bf16_evaluation(cuda=False)``); on the CPU only when asked
+    for (``enabled=True``, or ``None`` inside :func:`cpu_bf16_evaluation`); nothing on any other device."""
     if enabled is None:
-        enabled = device.type == "cuda" or (device.type == "cpu" and _CPU_BF16.get())
+        enabled = (device.type == "cuda" and _CUDA_BF16.get()) or (device.type == "cpu" and _CPU_BF16.get())
     if enabled and device.type in ("cuda", "cpu"):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -132,14 +132,17 @@ def plan_jobs(profile: Profile, data_source: str) -> tuple[tuple[TrainJob, ...],
     analyses: list[AnalysisJob] = []
     for setting in profile.settings:
         for seed in profile.seeds:
-            for i, task in enumerate(tasks):
-                partner_task = tasks[(i + 1) % len(tasks)] if len(tasks) > 1 else None
+            for task in tasks:
+                partner_task = profile.partner_of(task)
                 for init in INITS:
                     run = profile.train_config(task, init, seed, setting, data_source=data_source)
                     over = profile.train_config(task, init, seed, setting, overfit=True, data_source=data_source)
                     partner = (profile.train_config(partner_task, init, seed, setting, data_source=data_source)
                                if partner_task else None)
-                    for cfg in (run, over):
+                    # the partner's run is another task's normal run (listed with that task), or a partner-only
+                    # task's (Profile.partner_tasks), listed here
+                    only = partner is not None and partner_task not in tasks
+                    for cfg in (run, over) + ((partner,) if only else ()):
                         train.setdefault(run_key(cfg), TrainJob(run_key(cfg), cfg, train_cost(cfg)))
                     analyses.append(AnalysisJob(setting.name, task, init, seed, run, over, partner,
                                                 analysis_cost(profile, partner is not None)))

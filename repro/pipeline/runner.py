@@ -131,7 +131,8 @@ def run_claims(
             what = f", shard {shard[0]}/{shard[1]}" if shard else ""
             what += f", {group.world} workers" if group.distributed else ""
             print(f"claims run directory: {root} (profile {profile.name}{what})", flush=True)
-            for note in dict.fromkeys(n for t in profile.tasks for n in data_notes(t, data_dir)):
+            for note in dict.fromkeys(n for t in (*profile.tasks, *profile.partner_tasks)
+                                      for n in data_notes(t, data_dir)):
                 print(f"data note: {note}", flush=True)
         t0 = time.perf_counter()
         device = group.device(device)
@@ -164,7 +165,7 @@ def finish(profile: Profile, root: Path, jobs: Sequence[AnalysisJob], failures: 
 
     ``notes``: data notes recorded where the data was read (a shard's manifest), joined with those of ``source``
     (repro.data.data_notes) into ``ClaimsReport.data_notes``, which the summary and the report show."""
-    notes = tuple(dict.fromkeys([*notes, *source_notes(profile.tasks, source)]))
+    notes = tuple(dict.fromkeys([*notes, *source_notes((*profile.tasks, *profile.partner_tasks), source)]))
     evidence = collect_evidence(jobs, root, failures)
     plan = PlanResult(pairs_of(profile, evidence), evidence, durations.get("train_seconds", 0.0),
                       durations.get("analysis_seconds", 0.0), failures)

@@ -80,6 +80,9 @@ class ShardPlan:
     budget_seconds: float
     timings: Timings  # plan files written before issue 42 hold GPU timings without kind: they load as cuda
     shards: tuple[ShardSpec, ...]
+    # The science revision (repro.pipeline.revision) of the code that froze the plan: what its shards are expected
+    # to be computed with (each shard's manifest records its own; the merge refuses a mix). "" in older plan files.
+    science_revision: str = ""
 
     @property
     def count(self) -> int:
@@ -128,11 +131,16 @@ def seconds_model(profile: Profile, timings: Timings) -> tuple[dict[str, float],
     # the CPU a Hessian-vector product is priced at the CPU calibration; on a GPU at the assumed 5 forwards, as the
     # plan's job costs are
     hvp = timings.kind if timings.kind == "cpu" else None
-    ref = measured_profile(get_profile(timings.reference_profile))
-    per_analysis = timings.analysis_seconds / analysis_cost(ref, science_v3=False, device_type=hvp)
+    if timings.analysis_current:  # timed on today's analysis: its instruments are in the figure
+        ref = get_profile(timings.reference_profile)
+        per_analysis = timings.analysis_seconds / analysis_cost(ref, device_type=hvp)
+    else:
+        ref = measured_profile(get_profile(timings.reference_profile))
+        per_analysis = timings.analysis_seconds / analysis_cost(ref, science_v3=False, device_type=hvp)
     per_analysis *= work_scale(timings, profile.model, profile.pretrained.batch_size)
     cost = {s: analysis_cost(profile, s, device_type=hvp) for s in (True, False)} if hvp else None
-    return ({j.key: train_cost(j.config) / timings.train_steps_per_second
+    rate = timings.train_steps_per_second_by_task
+    return ({j.key: train_cost(j.config) / rate.get(j.config.task, timings.train_steps_per_second)
              * work_scale(timings, j.config.model, j.config.hyper.batch_size) for j in train},
             {job_label(j): (cost[j.partner is not None] if cost else j.cost) * per_analysis for j in analyses})
 
@@ -143,24 +151,31 @@ def _locality_order(profile: Profile, jobs: Sequence[AnalysisJob]) -> list[Analy
     return sorted(jobs, key=lambda j: (INITS.index(j.init), j.seed, settings.index(j.setting), tasks.index(j.task)))
 
 
+def _measurement(job: AnalysisJob) -> tuple[str, str | None]:
+    """What an analysis measures: its run and its partner run. Two settings that share a run and its partner (the
+    workstation profile's scratch arm) share one measurement (claims.analysis reuses it), so a shard pays once."""
+    return run_key(job.run), (run_key(job.partner) if job.partner is not None else None)
+
+
 def _segments(jobs: Sequence[AnalysisJob], limit: float, train_s: dict[str, float], an_s: dict[str, float],
               process_s: float) -> list[list[AnalysisJob]]:
     """Cut ``jobs`` (in order) into the fewest consecutive segments of expected cost ≤ ``limit`` (next fit is
     optimal for consecutive segments because a segment's cost only grows as it is extended)."""
     out: list[list[AnalysisJob]] = []
     cur: list[AnalysisJob] = []
-    cost, runs = process_s, set()
+    cost, runs, measured = process_s, set(), set()
     for j in jobs:
         new = {run_key(c) for c in j.needs()} - runs
-        extra = an_s[job_label(j)] + sum(train_s[k] for k in new)
+        extra = (0.0 if _measurement(j) in measured else an_s[job_label(j)]) + sum(train_s[k] for k in new)
         if cur and cost + extra > limit:
             out.append(cur)
-            cur, cost, runs = [], process_s, set()
+            cur, cost, runs, measured = [], process_s, set(), set()
             new = {run_key(c) for c in j.needs()}
             extra = an_s[job_label(j)] + sum(train_s[k] for k in new)
         cur.append(j)
         cost += extra
         runs |= new
+        measured.add(_measurement(j))
     if cur:
         out.append(cur)
     return out
@@ -170,7 +185,8 @@ def _spec(index: int, seg: Sequence[AnalysisJob], train: dict[str, TrainJob], tr
           an_s: dict[str, float], process_s: float) -> ShardSpec:
     runs = sorted({run_key(c) for j in seg for c in j.needs()})
     steps = int(sum(train_cost(train[k].config) for k in runs))
-    seconds = process_s + sum(an_s[job_label(j)] for j in seg) + sum(train_s[k] for k in runs)
+    once = {_measurement(j): an_s[job_label(j)] for j in seg}
+    seconds = process_s + sum(once.values()) + sum(train_s[k] for k in runs)
     return ShardSpec(index, tuple(job_label(j) for j in seg), len(runs), steps, round(seconds, 1))
 
 
@@ -210,7 +226,10 @@ def plan_shards(profile: Profile, budget_seconds: float = DEFAULT_BUDGET_SECONDS
         seg = segs.pop(k)
         segs[k:k] = [seg[: len(seg) // 2], seg[len(seg) // 2:]]
     specs = tuple(_spec(i, s, train, train_s, an_s, timings.process_seconds) for i, s in enumerate(segs))
-    return ShardPlan(profile.name, config_hash(profile, 8), float(budget_seconds), timings, specs)
+    from repro.pipeline.revision import compute_science_revision
+
+    return ShardPlan(profile.name, config_hash(profile, 8), float(budget_seconds), timings, specs,
+                     compute_science_revision())
 
 
 def format_plan(plan: ShardPlan) -> str:
@@ -225,13 +244,15 @@ def format_plan(plan: ShardPlan) -> str:
                      f"runs ({s.train_steps} steps), expected {s.expected_seconds:5.0f} s  "
                      f"[{s.analyses[0]} .. {s.analyses[-1]}]")
     worst = max(s.expected_seconds for s in plan.shards)
-    unit = "GPU" if plan.timings.kind == "cuda" else plan.timings.kind.upper()
-    lines.append(f"total expected {plan.expected_seconds / 60:.1f} {unit}-minutes (largest shard {worst:.0f} s); "
+    total = (f"{plan.expected_seconds / 60:.1f} GPU-minutes" if plan.timings.kind == "cuda" else
+             f"{plan.expected_seconds / 3600:.1f} h of wall time on {plan.timings.device}")
+    lines.append(f"total expected {total} (largest shard {worst:.0f} s); "
                  f"timings ({plan.timings.train_steps_per_second:g} training steps/s, "
                  f"{plan.timings.analysis_seconds:g} s per {plan.timings.reference_profile} analysis, "
                  f"{plan.timings.process_seconds:g} s per "
                  f"shard process) from: {plan.timings.source}")
-    lines.append(f"plan digest {plan.digest}")
+    lines.append(f"plan digest {plan.digest}" + (f"; science revision {plan.science_revision}"
+                                                  if plan.science_revision else ""))
     return "\n".join(lines)
 
 

@@ -95,7 +95,7 @@ def write_shard(root: Path, shard: tuple[int, int], profile: Profile, source: st
         copy_small(root, target, rel)
     manifest = ShardManifest(shard[0], shard[1], profile.to_json(), source, prov, tuple(j.key for j in jobs),
                              dict(failures.train), dict(failures.analysis), durations, science_revision(), plan,
-                             source_notes(profile.tasks, source))
+                             source_notes((*profile.tasks, *profile.partner_tasks), source))
     write_json(target / MANIFEST_FILE, manifest)
     return target
 

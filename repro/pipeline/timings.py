@@ -11,7 +11,7 @@ when they change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -36,6 +36,12 @@ class Timings:
     source: str  # where each figure comes from, and which are estimates
     kind: str = "cuda"  # the torch device type these figures are for ("cuda" or "cpu")
     reference_profile: str = "standard"  # the profile whose training steps and analysis were timed
+    # True: ``analysis_seconds`` was timed on the current analysis (science v3 and the profile's instruments
+    # included), so nothing counts on top; False: an analysis of version 3, as the older records were.
+    analysis_current: bool = False
+    # Steps per second by task, where measured (a task's sequence lengths set its step cost: MRPC's pairs train at
+    # 0.45x SST-2's rate on 2 cores); a task not listed trains at ``train_steps_per_second``.
+    train_steps_per_second_by_task: dict[str, float] = field(default_factory=dict)
 
 
 GpuTimings = Timings  # the name before CPU timings joined (issue 42)
@@ -85,19 +91,44 @@ RECORDED_CPU = Timings(
 )
 
 RECORDED_BY_DEVICE: dict[str, Timings] = {"cuda": RECORDED_CUDA, "cpu": RECORDED_CPU}
+# Timings measured on a profile's own recipe, by (device kind, profile name): used for that profile instead of the
+# device kind's scaled figures (examples x layers is a poor guide across batch sizes and bucketing: it priced the
+# workstation recipe's training 4.4x too slow).
+RECORDED_BY_PROFILE: dict[tuple[str, str], Timings] = {}
+
+# The workstation recipe on 2 cores (bench/results/workstation-timings-cpu.json, scripts/profile_timings.py,
+# 2026-12-07, one process at 2 threads, nothing else running): training from the rate pilot's runs of this recipe
+# (MiniLM-L6, batch 32, bucketed, <= 128 tokens; 2 dev evaluations an epoch where the profile makes 1, so on the safe
+# side): SST-2 1.767 steps/s over 18 runs, MRPC 0.795 over its 2 uncontended runs; one SST-2 analysis of this
+# profile's instruments with its MRPC partner: 785 s (its 11x11 surface 312 s of it).
+RECORDED_CPU_WORKSTATION = Timings(
+    device="2 CPU cores (x86_64)",
+    train_steps_per_second=1.767,
+    analysis_seconds=785.2,
+    process_seconds=10.0,
+    source="bench/results/workstation-timings-cpu.json (2026-12-07, 2 cores): SST-2 1.767 and MRPC 0.795 training "
+           "steps/s from the rate pilot's runs of this recipe (2 dev evaluations an epoch against the profile's 1: "
+           "on the safe side), 785 s for one SST-2 analysis with its MRPC partner; process start-up as RECORDED_CPU",
+    kind="cpu",
+    reference_profile="workstation",
+    analysis_current=True,
+    train_steps_per_second_by_task={"sst2": 1.767, "mrpc": 0.795},
+)
+RECORDED_BY_PROFILE[("cpu", "workstation")] = RECORDED_CPU_WORKSTATION
 RECORDED = RECORDED_CUDA  # the GPU timings, the planner's default (the name before issue 42)
 
 
-def recorded_for(device: str | None) -> Timings:
+def recorded_for(device: str | None, profile: str | None = None) -> Timings:
     """The recorded timings of a torch device (``cuda``, ``cuda:1``, ``cpu``; None: ``cuda``, the default of
-    ``--plan-shards``); a ReproError for a device kind without recorded timings."""
+    ``--plan-shards``) -- those timed on ``profile`` itself when there are (:data:`RECORDED_BY_PROFILE`), else the
+    device kind's, scaled; a ReproError for a device kind without recorded timings."""
     from repro.errors import ReproError
 
     kind = (device or "cuda").split(":", 1)[0].strip().lower()
     if kind not in RECORDED_BY_DEVICE:
         raise ReproError(f"--device {device}: no recorded timings for {kind!r} (repro/pipeline/timings.py has "
                          f"{', '.join(sorted(RECORDED_BY_DEVICE))})")
-    return RECORDED_BY_DEVICE[kind]
+    return RECORDED_BY_PROFILE.get((kind, profile or ""), RECORDED_BY_DEVICE[kind])
 
 
 def measured_profile(profile):  # noqa: ANN001, ANN201 - a repro.config.Profile (imported lazily)
@@ -216,7 +247,7 @@ def measure(dirs: list[Path] | Path) -> Measured:
     ref_steps = sum(r[0] * r[2] for r in runs.values())  # in steps of the reference model and batch
     hvp = kind if kind == "cpu" else None
     v3 = not versions or max(versions) >= 4  # analysis version 4 is science v3's
-    ran = analysis_cost(profile, len(profile.tasks) > 1, science_v3=v3, device_type=hvp)
+    ran = analysis_cost(profile, profile.partner_of(profile.tasks[0]) is not None, science_v3=v3, device_type=hvp)
     ran *= work_scale(draft, profile.model, profile.pretrained.batch_size)
     per_ref = analysis_cost(measured_profile(reference), science_v3=False, device_type=hvp) / ran
     when = str(records[0][1]["provenance"].get("created", ""))[:10]
