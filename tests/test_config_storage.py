@@ -48,6 +48,17 @@ def test_overrides() -> None:
         apply_overrides(prof, {"pretrained.nope": "1"})
 
 
+def test_settings_override_keeps_the_named_settings_in_the_order_given() -> None:
+    """``settings=base`` runs one setting of a profile (a claims pilot); an unknown name is refused, naming the
+    profile's settings."""
+    prof = get_profile("workstation")
+    one = apply_overrides(prof, {"settings": "base"})
+    assert one.settings == (prof.settings[0],)
+    assert apply_overrides(prof, {"settings": "low,base"}).settings == (prof.settings[1], prof.settings[0])
+    with pytest.raises(KeyError, match="base, low"):
+        apply_overrides(prof, {"settings": "long"})
+
+
 def test_config_hash_changes_with_any_field() -> None:
     prof = get_profile("smoke")
     a = prof.train_config("sst2", "pretrained", 0)

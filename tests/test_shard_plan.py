@@ -398,3 +398,24 @@ def test_settings_that_share_a_run_and_its_partner_pay_for_one_analysis_per_shar
     assert all(v == pytest.approx(per) for v in an_s.values())  # one analysis costs the same in every job here
     assert only.expected_seconds == pytest.approx(timings.process_seconds + len(measurements) * per
                                                   + sum(train_s[k] for k in runs), abs=0.06)
+
+
+def test_a_profile_timed_on_its_own_recipe_is_planned_with_its_own_figures() -> None:
+    """recorded_for(device, profile): the workstation profile's measured CPU figures (issue 43), per task (MRPC's
+    pairs train at 0.45x SST-2's rate); any other profile or device keeps the device kind's. Its plan fits the
+    issue's bounds: every shard ≤ 100 min, the whole ≤ 10 h on 2 cores."""
+    from repro.pipeline.timings import RECORDED_CPU_WORKSTATION, recorded_for
+
+    assert recorded_for("cpu", "workstation") is RECORDED_CPU_WORKSTATION
+    assert recorded_for("cpu", "cpu") is RECORDED_CPU and recorded_for("cpu") is RECORDED_CPU
+    assert recorded_for("cuda:0", "workstation") is RECORDED_CUDA
+    prof = get_profile("workstation")
+    t = RECORDED_CPU_WORKSTATION
+    assert t.analysis_current and t.reference_profile == "workstation" and t.kind == "cpu"
+    train_s, an_s = seconds_model(prof, t)
+    train, _ = plan_jobs(prof, "plan")
+    for j in train:
+        assert train_s[j.key] == pytest.approx(j.cost / t.train_steps_per_second_by_task[j.config.task])
+    assert all(v == pytest.approx(t.analysis_seconds) for v in an_s.values())  # timed on its own analysis
+    plan = plan_shards(prof, DEFAULT_BUDGET_BY_DEVICE["cpu"], t)
+    assert all(s.expected_seconds <= 6000.0 for s in plan.shards) and plan.expected_seconds <= 10 * 3600

@@ -138,14 +138,38 @@ HASHES_BEFORE_THE_FIELD = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(HASHES_BEFORE_THE_FIELD))
+# Profiles that turned bucketing on, each a registered recipe change (claims/REGISTRATION_V3.md, "Profiles sized
+# from the CPU rate pilot", issue 43, before any run of them); the others keep the default.
+BUCKETED = {"standard", "workstation"}
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu"])
 def test_the_field_is_off_and_changes_no_hash_at_its_default(name: str) -> None:
     p = get_profile(name)
-    assert not p.pretrained.length_bucketed and not p.scratch.length_bucketed  # a recipe change for later
+    assert not p.pretrained.length_bucketed and not p.scratch.length_bucketed
     got = (config_hash(p, 8), config_hash(p.train_config("sst2", "pretrained", 0, p.settings[-1])),
            config_hash(p.train_config("sst2", "scratch", 1, overfit=True)))
     assert got == HASHES_BEFORE_THE_FIELD[name]
     assert "length_bucketed" not in p.to_json()["pretrained"]
+
+
+def test_the_paper_profile_trains_as_before_and_only_its_grids_changed() -> None:
+    """paper keeps unbucketed batches: its training configs hash as before the field; the profile's own hash
+    changed with float32 grids on CUDA (cuda_grid_bf16, issue 43) only."""
+    p = get_profile("paper")
+    assert not p.pretrained.length_bucketed and not p.scratch.length_bucketed
+    before = HASHES_BEFORE_THE_FIELD["paper"]
+    assert (config_hash(p.train_config("sst2", "pretrained", 0, p.settings[-1])),
+            config_hash(p.train_config("sst2", "scratch", 1, overfit=True))) == before[1:]
+    old = dataclasses.replace(p, landscape=dataclasses.replace(p.landscape, cuda_grid_bf16=True))
+    assert config_hash(old, 8) == before[0] != config_hash(p, 8)
+
+
+@pytest.mark.parametrize("name", sorted(BUCKETED))
+def test_the_registered_profiles_bucket_both_arms(name: str) -> None:
+    p = get_profile(name)
+    assert p.pretrained.length_bucketed and p.scratch.length_bucketed
+    assert p.to_json()["scratch"]["length_bucketed"] is True
 
 
 def test_the_field_when_on_is_in_the_json_and_the_hash_and_can_be_set() -> None:
@@ -157,7 +181,7 @@ def test_the_field_when_on_is_in_the_json_and_the_hash_and_can_be_set() -> None:
     prof = apply_overrides(get_profile("cpu"), {"scratch.length_bucketed": "true"})
     assert prof.scratch.length_bucketed is True and prof.pretrained.length_bucketed is False
     assert config_hash(prof, 8) != HASHES_BEFORE_THE_FIELD["cpu"][0]
-    assert all(p.pretrained.length_bucketed is False for _, p in PROFILES.items())
+    assert {n for n, p in PROFILES.items() if p.pretrained.length_bucketed or p.scratch.length_bucketed} == BUCKETED
 
 
 def test_the_bucketing_effect_script_writes_both_orders_of_both_arms(tiny_glue: Path, tmp_path: Path) -> None:
