@@ -59,15 +59,26 @@ def _validate(prof, args: argparse.Namespace) -> None:
     import dataclasses
 
     from repro.config import first_seeds
-    from repro.validation import check_count, validate_profile
+    from repro.data import TASKS
+    from repro.validation import check_count, check_names, validate_profile
 
     effective = prof
     if getattr(args, "tasks", None) is not None:
-        effective = dataclasses.replace(effective, tasks=tuple(args.tasks))
+        check_names(args.tasks, TASKS.names(), "--tasks")  # named as given, not as a --set field
+        effective = effective.with_tasks(args.tasks)
     if getattr(args, "seeds", None) is not None:
         check_count(args.seeds, "--seeds")
         effective = dataclasses.replace(effective, seeds=first_seeds(effective, args.seeds))
     validate_profile(effective)
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` is where claims run directories go, not one of them: given a run directory (it holds profile.json
+    or claims.json), a new run would nest inside it silently (issue 40)."""
+    if (out / "profile.json").is_file() or (out / "claims.json").is_file():
+        raise ReproError(f"--out {out} is a claims run directory (it holds "
+                         f"{'profile.json' if (out / 'profile.json').is_file() else 'claims.json'}); pass the folder "
+                         f"that holds run directories, e.g. --out {out.parent}")
 
 
 def _data_dir(args: argparse.Namespace) -> str | None:
@@ -126,6 +137,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ReproError(f"--workers {args.workers}: must be at least 1")
     prof = _profile(args)
+    _check_out(Path(args.out))
     kwargs = {"out": Path(args.out), "data_dir": _data_dir(args), "device": args.device, "tasks": args.tasks,
               "seeds": args.seeds, "progress": not args.no_progress, "shard": shard, "shard_plan": shard_plan}
     from repro.pipeline.threads import apply_threads, resolve_threads
@@ -465,8 +477,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.errno not in _ENVIRONMENT_ERRNOS:
             return _internal_error()
         where = f": {e.filename}" if e.filename else ""
-        print(f"error: {e.strerror}{where}; free disk space, or choose an --out (and --data-dir) this user can read "
-              "and write", file=sys.stderr)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = "free disk space (or raise the quota), or choose an --out on a disk with room"
+        elif e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            fix = "choose an --out (and --data-dir) this user can read and write"
+        else:  # a path that is a file where a directory is needed, or the reverse
+            fix = "choose an --out that is a directory this user can write (not a file)"
+        print(f"error: {e.strerror}{where}; {fix}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception:  # noqa: BLE001 - last resort: a bug, reported as one (exit 3), never as a result (exit 1)
         return _internal_error()

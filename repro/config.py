@@ -191,6 +191,13 @@ class Profile:
     # of these; otherwise partners come from ``tasks`` as always. Left out of the JSON while empty.
     partner_tasks: tuple[str, ...] = field(default=(), metadata={OMIT_AT_DEFAULT: True})
 
+    def with_tasks(self, tasks: Sequence[str]) -> Profile:
+        """This profile on ``tasks`` (``--tasks``): a partner-only task named there is analysed now, and with several
+        tasks the partners come from them, so ``partner_tasks`` keeps only what still applies."""
+        tasks = tuple(tasks)
+        partners = tuple(t for t in self.partner_tasks if t not in tasks) if len(tasks) == 1 else ()
+        return dataclasses.replace(self, tasks=tasks, partner_tasks=partners)
+
     def partner_of(self, task: str) -> str | None:
         """The task whose run of the same (init, seed, setting) gives ``task``'s cross-task direction δ2."""
         tasks = tuple(self.tasks)

@@ -240,9 +240,11 @@ def validate_profile(prof: Any, *, fix: str | None = None) -> None:
     ``fix`` is appended as the remedy; the default names ``--set`` and ``repro profiles show``."""
     problems = profile_problems(prof)
     if problems:
-        fix = fix or (f"fix with --set KEY=VALUE (see `repro profiles show {prof.name}` for the fields)"
-                      if isinstance(getattr(prof, "name", None), str) else "fix with --set KEY=VALUE")
-        raise ReproError(f"invalid profile: {'; '.join(problems)}. {fix}")
+        fix = fix or (f"Fix with --set KEY=VALUE (see `repro profiles show {prof.name}` for the fields)"
+                      if isinstance(getattr(prof, "name", None), str) else "Fix with --set KEY=VALUE")
+        # one sentence per part: the problems (without a trailing period of their own), then the fix
+        raise ReproError(f"invalid profile: {'; '.join(p.rstrip('.') for p in problems)}. {fix[:1].upper()}{fix[1:]}"
+                         .rstrip(".") + ".")
 
 
 def check_count(value: Any, name: str) -> None:

@@ -73,7 +73,7 @@ def test_cuda_on_a_cpu_only_torch_is_a_user_error(tmp_path: Path, capsys: pytest
     [
         (["--seeds", "0"], r"--seeds 0: must be a positive integer"),
         (["--seeds", "-1"], r"--seeds -1: must be a positive integer"),
-        (["--tasks", "sst2", "qqp"], r"unknown task\(s\) 'qqp'"),
+        (["--tasks", "sst2", "qqp"], r"unknown --tasks value\(s\) 'qqp'"),
         (["--set", "tasks=sst2,qqp"], r"unknown task\(s\) 'qqp'"),
         (["--set", "seeds=-1"], r"seeds\[0\] = -1"),
         (["--set", "pretrained.epochs=1.5"], r"pretrained\.epochs = 1\.5 must be an integer"),
@@ -265,3 +265,44 @@ def test_out_that_is_a_file_is_a_user_error(tmp_path: Path, capsys: pytest.Captu
     afile.write_text("not a directory")
     assert main(["claims", "--profile", "smoke", "--out", str(afile), "--no-progress"]) == 2
     _one_line_error(capsys, r"choose an --out")
+
+
+def test_an_unknown_task_on_the_command_line_is_named_as_given(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--tasks qqp` is a --tasks mistake: the error names --tasks and the known tasks, not a --set field (issue 40)."""
+    assert main(["claims", "--profile", "smoke", "--tasks", "qqp"]) == 2
+    err = _one_line_error(capsys, r"unknown --tasks value\(s\) 'qqp'; known: ")
+    assert "--set" not in err
+
+
+def test_tasks_on_the_command_line_keep_a_partner_only_profile_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    """The workstation profile's MRPC is a partner-only task; `--tasks sst2,mrpc` analyses both (no partner left)."""
+    assert main(["claims", "--profile", "workstation", "--tasks", "sst2", "mrpc", "--plan-shards", "--device",
+                 "cpu"]) == 0
+    assert "shard plan of profile workstation" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("code", "advice"), [
+    (errno.ENOSPC, "free disk space"), (errno.EACCES, "this user can read and write"),
+    (errno.EROFS, "this user can read and write")])
+def test_an_environment_error_gets_the_advice_that_fits_it(code: int, advice: str, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A read-only or forbidden --out is not a full disk (issue 40): each errno its own fix, one line, exit 2."""
+    def fail(args: object) -> int:
+        raise OSError(code, os.strerror(code), "/runs/x")
+
+    monkeypatch.setattr(cli, "cmd_profiles", fail)
+    assert main(["profiles"]) == 2
+    err = _one_line_error(capsys, re.escape(advice))
+    assert ("free disk space" in err) == (code == errno.ENOSPC)
+
+
+def test_out_that_is_a_claims_run_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out runs/smoke-0697b992` would nest a new run inside the old one: refused before any work, naming the
+    parent to pass instead (issue 40)."""
+    run = tmp_path / "runs" / "smoke-0697b992"
+    run.mkdir(parents=True)
+    (run / "profile.json").write_text("{}")
+    assert main(["claims", "--profile", "smoke", "--out", str(run)]) == 2
+    _one_line_error(capsys, re.escape(f"is a claims run directory (it holds profile.json); pass the folder that "
+                                      f"holds run directories, e.g. --out {run.parent}"))
+    assert sorted(p.name for p in run.iterdir()) == ["profile.json"]  # nothing created inside

@@ -185,9 +185,7 @@ def collect_evidence(jobs: Sequence[AnalysisJob], out: Path, failures: Outcomes,
 
 def resolve(profile: Profile, tasks: Sequence[str] | None, seeds: Sequence[int] | None) -> Profile:
     if tasks:
-        # a partner-only task named in --tasks is analysed now; with several tasks partners come from them
-        partners = tuple(t for t in profile.partner_tasks if t not in tasks) if len(tasks) == 1 else ()
-        profile = replace(profile, tasks=tuple(tasks), partner_tasks=partners)
+        profile = profile.with_tasks(tasks)
     if seeds is not None:
         profile = replace(profile, seeds=tuple(seeds))
     return profile
