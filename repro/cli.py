@@ -248,6 +248,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """``repro runs clean DIR [--delete [--superseded]]`` (repro.pipeline.clean)."""
+    if len(args.words) != 2 or args.words[0] != "clean":
+        raise ReproError("`repro runs` takes `clean DIR`, e.g. `repro runs clean runs` (add --delete to remove)")
+    root = Path(args.words[1])
+    if not root.is_dir():
+        raise ReproError(f"{root} is not a directory: pass an --out folder (e.g. runs) or one claims run directory")
+    if args.superseded and not args.delete:
+        raise ReproError("--superseded goes with --delete (without it, superseded runs are already listed)")
+    from repro.pipeline.clean import clean
+
+    _, lines = clean(root, delete=args.delete, superseded=args.superseded)
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_profiles(args: argparse.Namespace) -> int:
     import json
 
@@ -403,6 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train, curvature: local GLUE copy for the SST-2 examples (default: $REPRO_DATA_DIR, else the "
                         "hub for train, synthetic examples for curvature)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("runs", help="runs clean DIR: list (and with --delete remove) what no finished result needs",
+                       description="`repro runs clean DIR` lists, with sizes, what under an --out folder (or one "
+                                   "claims run directory) no finished result needs: checkpoints of runs that never "
+                                   "finished, grid stores of finished analyses, and claims run directories that are "
+                                   "not the current version of their profile. A dry run unless --delete.")
+    p.add_argument("words", nargs="+", metavar="clean DIR")
+    p.add_argument("--delete", action="store_true", help="remove the checkpoints and grid stores listed")
+    p.add_argument("--superseded", action="store_true",
+                   help="with --delete: also remove the superseded claims run directories (claims.json included)")
+    p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("profiles", help="list the profiles, show one as JSON, or check that it can decide",
                        description="`repro profiles` lists the profiles; `repro profiles show NAME` (or `repro "
