@@ -242,3 +242,31 @@ def test_layer_curves_show_every_seed_and_the_mean() -> None:
         assert len(data_lines(ax, "layer_seed:")) == groups * len(mine) == groups * 3
         assert len(data_lines(ax, "layer:")) == groups
         assert "seeds 0, 1, 2" in ax.get_title()
+
+
+def test_effect_sizes_draw_censored_bounds_by_direction_and_leave_out_empty_panels() -> None:
+    """A censored pair is a hollow triangle pointing where the true effect lies; a comparison without one valid
+    pair gets no (empty) panel (issue 39)."""
+    from types import SimpleNamespace as NS
+
+    from repro.plots.effects import plot_effect_sizes
+
+    def stat(n: int) -> NS:
+        return NS(verdict="inconclusive", mean=0.3 if n else float("nan"), n=n, ci_low=0.1, ci_high=0.5)
+
+    pairs = [{"task": "sst2", "seed": 1, "effect": 0.2}, {"task": "sst2", "seed": 2, "effect": 0.4, "bound": "lower"},
+             {"task": "sst2", "seed": 3, "effect": 0.3, "bound": "upper"}]
+    full = NS(name="basin", primary=True, per_task={"sst2": stat(3)}, per_pair=pairs, min_effect=0.2,
+              effect_unit="log ratio")
+    empty = NS(name="width", primary=True, per_task={"sst2": stat(0)}, per_pair=[], min_effect=0.2,
+               effect_unit="log ratio")
+    claim = NS(settings=[NS(setting="base", comparisons=[full, empty])])
+    fig = plot_effect_sizes(claim, tasks=["sst2"])
+    assert len(fig.axes) == 1 and fig.axes[0].get_title() == "basin"
+    gids = {str(c.get_gid()): c for c in fig.axes[0].collections if c.get_gid()}
+    assert set(gids) == {"effect:basin:base:sst2", "bound:basin:base:sst2:lower", "bound:basin:base:sst2:upper"}
+    assert [float(x) for x, _ in gids["bound:basin:base:sst2:lower"].get_offsets()] == [0.4]
+    face = gids["bound:basin:base:sst2:upper"].get_facecolor()[0]
+    assert tuple(face[:3]) == (1.0, 1.0, 1.0)  # hollow
+    none = NS(settings=[NS(setting="base", comparisons=[empty])])
+    assert "valid pair" in " ".join(t.get_text() for t in plot_effect_sizes(none).axes[0].texts)

@@ -27,21 +27,25 @@ def _finite(x: Any) -> bool:
 
 def plot_effect_sizes(claim: Any, names: dict[str, str] | None = None,
                       tasks: list[str] | None = None) -> Figure:
-    """One panel per primary comparison; one row per (setting, task): dots = per-seed paired effects (hollow =
-    a censored bound), bar = 95% t-interval, diamond = mean, dashed line = the minimum effect, grey line = 0.
-    Data markers carry gid ``effect:<comparison>:<setting>:<task>``."""
+    """One panel per primary comparison that has at least one valid pair (a panel with none would be empty axes:
+    the report's tables say why its pairs were excluded); one row per (setting, task): dots = per-seed paired
+    effects, hollow triangles = censored bounds pointing the way the true effect lies (▶ at least, ◀ at most), bar =
+    95% t-interval, diamond = mean, dashed line = the minimum effect, grey line = 0. Data markers carry gid
+    ``effect:<comparison>:<setting>:<task>``, bounds ``bound:<comparison>:<setting>:<task>:<lower|upper>``."""
     names = names or {}
     comps: dict[str, list[tuple[str, Any]]] = {}
     for s in claim.settings:
         for c in s.comparisons:
             if c.primary:
                 comps.setdefault(c.name, []).append((s.setting, c))
+    comps = {n: ps for n, ps in comps.items()
+             if any(_finite(p.get("effect")) for _, c in ps for p in c.per_pair)}
     seen = list(dict.fromkeys(t for s in claim.settings for c in s.comparisons for t in c.per_task))
     tasks = [t for t in (tasks or []) if t in seen] + [t for t in seen if t not in (tasks or [])]
     rows = [(s.setting, t) for s in claim.settings for t in tasks if s.comparisons]
     fig, axes = new_figure(max(1, len(comps)), 1, width=4.0, height=0.9 + 0.42 * max(2, len(rows)))
     if not comps:
-        placeholder(axes[0, 0], "no primary comparisons")
+        placeholder(axes[0, 0], "no primary comparison has a valid pair")
         return fig
     for ax, (name, per_setting) in zip(axes[0], comps.items()):
         y_labels = []
@@ -54,19 +58,24 @@ def plot_effect_sizes(claim: Any, names: dict[str, str] | None = None,
             color = VERDICT_COLORS.get(st.verdict, "#5b6470")
             pairs = [p for p in comp.per_pair if p.get("task") == task and _finite(p.get("effect"))]
             xs = np.asarray([p["effect"] for p in pairs], dtype=np.float64)
-            bound = np.asarray([bool(p.get("bound")) for p in pairs], dtype=bool)
+            side = np.asarray([str(p.get("bound") or "") for p in pairs])
+            bound = side != ""
             jitter = np.linspace(-0.12, 0.12, len(xs)) if len(xs) > 1 else np.zeros(len(xs))
             if xs.size:
                 ax.scatter(xs[~bound], y + jitter[~bound], s=16, color=color, alpha=0.75, zorder=3,
                            gid=f"effect:{name}:{setting}:{task}")
-                if bound.any():
-                    ax.scatter(xs[bound], y + jitter[bound], s=18, facecolors="white", edgecolors=color, zorder=3)
+                for which, marker in (("lower", ">"), ("upper", "<")):  # the way the true effect lies
+                    at = side == which
+                    if at.any():
+                        ax.scatter(xs[at], y + jitter[at], s=30, marker=marker, facecolors="white",
+                                   edgecolors=color, linewidths=1.2, zorder=3,
+                                   gid=f"bound:{name}:{setting}:{task}:{which}")
             if _finite(st.mean):
                 if st.n >= 2 and _finite(st.ci_low) and _finite(st.ci_high):
                     ax.plot([st.ci_low, st.ci_high], [y, y], color=color, lw=2.2, solid_capstyle="butt", zorder=2)
                 ax.plot([st.mean], [y], marker="D", ms=6, color=color, mec="black", mew=0.6, zorder=4)
             else:
-                ax.text(0.02, y, "n = 0", transform=ax.get_yaxis_transform(), va="center", fontsize=7,
+                ax.text(0.02, y, "no valid pair", transform=ax.get_yaxis_transform(), va="center", fontsize=7,
                         color="#5b6470")
         min_effect = per_setting[0][1].min_effect
         ax.axvline(0.0, color="#999999", lw=1)

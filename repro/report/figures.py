@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -212,14 +213,17 @@ class FigureRenderer:
 
     def effect_sizes(self, claim: Any) -> RenderedFigure | None:
         """The claim's effect-size figure (from claims.json), or None when it has no primary comparison."""
-        if not any(c.primary for s in claim.settings for c in s.comparisons):
+        # no primary comparison with a valid pair: no figure (its panels would be empty; the tables say why)
+        if not any(c.primary and any(isinstance(p.get("effect"), (int, float)) and math.isfinite(p["effect"])
+                                     for p in c.per_pair) for s in claim.settings for c in s.comparisons):
             return None
         key = ("effect_sizes", "all", claim.id)
         if key not in self._cache:
             fig = plot_effect_sizes(claim, COMPARISON_NAMES, list(self.data.tasks()))
             self._cache[key] = self._rendered(
                 "effect_sizes", "all", None, "Paired effects",
-                "Paired effect of every seed (dots; hollow = a censored bound) for each primary comparison, per "
+                "Paired effect of every seed (dots; a hollow ▶ is a censored lower bound, the true effect at "
+                "least there, a hollow ◀ an upper bound) for each primary comparison with a valid pair, per "
                 "task and setting: diamond = mean, bar = 95% Student-t interval, dashed line = the minimum effect "
                 "(the project's registered choice), grey line = 0. Reproduced needs the bar above 0 and the diamond "
                 "past the dashed line; an interval that excludes the dashed line is not reproduced.", fig)
