@@ -43,8 +43,10 @@ def make_hostile(dst: Path) -> Path:
         {"task": "sst2", "seed": 0, "effect": 0.5, "pretrained": 1.0, "scratch": 2.0},
         {"task": "sst2", "seed": 1, "effect": 0.7, "pretrained": 1.5, "scratch": 2.5},
     ]
-    comp["overall"].update(n=2, mean=0.6, sd=0.14, ci_low=0.5, ci_high=0.7, positive=2,
-                           verdict="reproduced", effects=[0.5, 0.7])
+    stats = dict(n=2, mean=0.6, sd=0.14, ci_low=0.5, ci_high=0.7, positive=2, verdict="reproduced",
+                 effects=[0.5, 0.7])
+    comp["overall"].update(stats)
+    comp["per_task"]["sst2"].update(stats)  # the pairs are sst2's: its row holds them (no pooled row over one task)
     (root / "claims.json").write_text(json.dumps(claims))
     for path in (root / "analysis").glob("*.json"):
         a = _rename(json.loads(path.read_text()), RENAMED_TASK, XSS)

@@ -244,3 +244,19 @@ def test_exclusions_and_grid_read_as_plain_numbers(cpu_page: str) -> None:
     assert "a positive value agrees with the paper" in grid
     assert cell(cpu_page, "easier_optimization", "base", "mrpc").endswith("need ≥ +0.22 · log ratio")
     assert '<span class="unit" title="log ratio scratch/pretrained">' in grid  # the full unit on hover
+
+
+def test_pooled_rows_name_the_tasks_that_contribute(cpu_page: str) -> None:
+    """A pooled row pools only tasks with a valid pair and names them; a comparison valid on one task has none
+    (issue 39: a 'pooled over 2 tasks' row held one task's pairs)."""
+    from repro.results import load_claims
+
+    text = text_of(cpu_page, " ")
+    assert "pooled over 2 tasks" not in text
+    rep = load_claims(CPU)
+    comps = [c for cl in rep.claims for s in cl.settings for c in s.comparisons if c.per_pair]
+    both = [c for c in comps if sum(st.n > 0 for st in c.per_task.values()) == 2]
+    one = [c for c in comps if sum(st.n > 0 for st in c.per_task.values()) == 1 and len(c.per_task) == 2]
+    names = ", ".join(next(iter(both)).per_task)  # in the order claims.json lists the tasks
+    assert one  # the golden run has such comparisons; they get no pooled row (checked by the count below)
+    assert text.count(f"pooled over {names} (") == text.count("pooled over ") == len(both)

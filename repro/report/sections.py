@@ -193,8 +193,11 @@ def comparison_table(comp: Any, shown: dict[tuple[str, ...], str] | None = None,
         pairs = list(comp.per_pair)
         keys = list(dict.fromkeys(k for r in pairs for k in r if k not in _PAIR_KEYS and k != "bound"))
         rows = []
-        if len(comp.per_task) > 1:
-            rows.append(_stat_row(f"pooled over {len(comp.per_task)} tasks (descriptive; verdict per task)",
+        # pooled only over the tasks that contribute a valid pair, and saying which (a "pooled over 2 tasks" row
+        # that held one task's pairs misled, issue 39)
+        contributing = [t for t, st in comp.per_task.items() if st.n > 0]
+        if len(contributing) > 1:
+            rows.append(_stat_row(f"pooled over {', '.join(contributing)} (descriptive; verdict per task)",
                                   comp.overall, pairs, keys, comp))
         for task, st in comp.per_task.items():
             rows.append(_stat_row(task, st, [r for r in pairs if r.get("task") == task], keys, comp, task))
