@@ -74,16 +74,21 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_report(run, tmp / "report.html")
 
 
-def _inspect(page: Path, width: int, height: int = 900) -> dict:
-    harness = page.parent / f"harness{width}x{height}.html"
-    harness.write_text(HARNESS.replace("WIDTH", str(width)).replace("HEIGHT", str(height)), encoding="utf-8")
-    dom = _run(page.parent, "--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom",
+def _harness_result(harness: Path, text: str) -> dict:
+    """Write a harness page beside the report, load it in Chromium and return the JSON it leaves in #result."""
+    harness.write_text(text, encoding="utf-8")
+    dom = _run(harness.parent, "--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom",
                harness.as_uri())
     m = re.search(r'<pre id="result">(.*?)</pre>', dom, re.DOTALL)
     assert m, dom[-2000:]
     result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert "error" not in result, result
     return result
+
+
+def _inspect(page: Path, width: int, height: int = 900) -> dict:
+    return _harness_result(page.parent / f"harness{width}x{height}.html",
+                           HARNESS.replace("WIDTH", str(width)).replace("HEIGHT", str(height)))
 
 
 def test_every_image_loads(page: Path) -> None:
@@ -168,15 +173,7 @@ document.getElementById('f').addEventListener('load', function () {
 
 
 def _inspect_print(page: Path, name: str) -> dict:
-    harness = page.parent / f"print-{name}.html"
-    harness.write_text(PRINT_HARNESS.replace("SRC", name), encoding="utf-8")
-    dom = _run(page.parent, "--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom",
-               harness.as_uri())
-    m = re.search(r'<pre id="result">(.*?)</pre>', dom, re.DOTALL)
-    assert m, dom[-2000:]
-    result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert "error" not in result, result
-    return result
+    return _harness_result(page.parent / f"print-{name}.html", PRINT_HARNESS.replace("SRC", name))
 
 
 def test_print_media_shows_every_folded_block(tmp_path: Path) -> None:

@@ -85,15 +85,10 @@ def grid_bf16_evaluation(*, cpu: bool = False, cuda: bool = True) -> Iterator[No
         _CPU_BF16.reset(tokens[0])
 
 
-@contextlib.contextmanager
-def cpu_bf16_evaluation(enabled: bool = True) -> Iterator[None]:
+def cpu_bf16_evaluation(enabled: bool = True) -> contextlib.AbstractContextManager:
     """Within the block, evaluations on the CPU that do not say otherwise autocast to bf16 (the landscape option
     ``cpu_grid_bf16``); CUDA keeps its current default."""
-    token = _CPU_BF16.set(bool(enabled))
-    try:
-        yield
-    finally:
-        _CPU_BF16.reset(token)
+    return grid_bf16_evaluation(cpu=enabled, cuda=_CUDA_BF16.get())
 
 
 def autocast_context(device: torch.device, enabled: bool | None = None) -> contextlib.AbstractContextManager:

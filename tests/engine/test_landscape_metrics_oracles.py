@@ -20,7 +20,7 @@ from torch import nn
 
 from repro.landscape import ParamVector, filter_normalize, filter_normalized_direction
 from repro.landscape.directions import _filter_normalize_
-from repro.landscape.evaluate import autocast_context, cpu_bf16_evaluation, evaluate
+from repro.landscape.evaluate import autocast_context, cpu_bf16_evaluation, evaluate, grid_bf16_evaluation
 from repro.metrics import (
     basin_area,
     flatness_width,
@@ -237,3 +237,31 @@ def test_malformed_vectors_and_options_are_refused_with_a_message_naming_the_fix
             op()
     with pytest.raises(ValueError, match="one_dim must be 'zero' or 'copy'"):
         filter_normalized_direction(a, seed=0, one_dim="ones")
+
+
+def test_cuda_grid_bf16_off_gives_float32_grids_on_cuda_and_leaves_the_cpu_setting_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """grid_bf16_evaluation(cuda=False) (the cuda_grid_bf16 option, issue 43): the CUDA default autocast is off
+    inside the block and back after it; cpu_bf16_evaluation inside it keeps CUDA off. Checked on the context
+    managers chosen, with torch.autocast recorded instead of entered (no GPU needed)."""
+    import contextlib
+
+    class Autocast:  # stands in for torch.autocast, which warns when built for CUDA on a CPU-only torch
+        def __init__(self, device_type: str, dtype: torch.dtype) -> None:
+            self.device_type, self.dtype = device_type, dtype
+
+    monkeypatch.setattr(torch, "autocast", Autocast)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+
+    def bf16(device: torch.device, enabled: bool | None = None) -> bool:
+        ctx = autocast_context(device, enabled)
+        assert isinstance(ctx, (Autocast, contextlib.nullcontext))
+        return isinstance(ctx, Autocast) and ctx.dtype == torch.bfloat16 and ctx.device_type == device.type
+
+    assert bf16(cuda) and not bf16(cpu)  # the defaults
+    with grid_bf16_evaluation(cpu=False, cuda=False):
+        assert not bf16(cuda) and not bf16(cpu)
+        with cpu_bf16_evaluation():
+            assert bf16(cpu) and not bf16(cuda)
+        assert bf16(cuda, enabled=True)  # an explicit request wins
+    assert bf16(cuda) and not bf16(cpu)
