@@ -212,6 +212,11 @@ def profile_problems(prof: Any) -> list[str]:
     names = [s.name for s in prof.settings]
     if len(set(names)) != len(names):
         out.append(f"settings repeat a name: {names}")
+    for field in ("extended_setting", "partner_setting"):
+        named = getattr(prof, field, None)
+        if named is not None and named not in names:
+            out.append(f"{field} = {named!r} is not one of the profile's settings {names}: keep that setting "
+                       f"(--set settings=...) or --set {field}=null")
     if not (_positive(prof.overfit_epoch_factor) and prof.overfit_epoch_factor >= 1):
         out.append(f"overfit_epoch_factor = {prof.overfit_epoch_factor!r} must be a number >= 1")
     for s in prof.settings:

@@ -137,8 +137,7 @@ def plan_jobs(profile: Profile, data_source: str) -> tuple[tuple[TrainJob, ...],
                 for init in INITS:
                     run = profile.train_config(task, init, seed, setting, data_source=data_source)
                     over = profile.train_config(task, init, seed, setting, overfit=True, data_source=data_source)
-                    partner = (profile.train_config(partner_task, init, seed, setting, data_source=data_source)
-                               if partner_task else None)
+                    partner = profile.partner_config(task, init, seed, setting, data_source=data_source)
                     # the partner's run is another task's normal run (listed with that task), or a partner-only
                     # task's (Profile.partner_tasks), listed here
                     only = partner is not None and partner_task not in tasks
