@@ -194,9 +194,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                          f"(run `repro claims` first; it prints the directory)")
     if claims is not None and not claims.is_file():
         raise ReproError(f"{claims} is not a file: --claims takes a claims.json")
+    from repro.pipeline.revision import science_revision
     from repro.report import write_report
 
-    path = write_report(run_dir, Path(args.output) if args.output else None, claims)
+    # this code's science revision: the report says so when the claims were evaluated by other science code
+    path = write_report(run_dir, Path(args.output) if args.output else None, claims,
+                        science_revision=science_revision())
     print(f"report: {path}")
     return 0
 

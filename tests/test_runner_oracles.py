@@ -136,6 +136,7 @@ def test_finish_on_the_golden_evidence_writes_its_claims_json_again_and_prints_t
     assert _claims_text(raw) == _claims_text(golden.raw)
     assert _runs_text(raw) == _runs_text(golden.raw)
     assert raw["schema_version"] == SCHEMA_VERSION
+    assert raw["science_revision"] == science_revision()  # the code that evaluated the claims, for later reports
     validate_claims(raw)  # a produced claims.json matches the committed JSON Schema
     report = load_claims(root)
     assert report.profile == golden.profile.to_json()
@@ -219,9 +220,10 @@ def test_finish_exits_0_only_when_every_claim_is_reproduced(
 def _stub_report(monkeypatch: pytest.MonkeyPatch, calls: list[Path]) -> None:
     """A stand-in for repro.report.write_report (the real one renders figures for a minute)."""
 
-    def write_report(run_dir: Path) -> Path:
+    def write_report(run_dir: Path, *, science_revision: str | None = None) -> Path:
         report = load_claims(run_dir)  # the report reads the claims.json written before it
         assert report.claims
+        assert science_revision == report.science_revision  # told the code's revision, the one the claims record
         calls.append(Path(run_dir))
         (Path(run_dir) / "report.html").write_text("<html></html>", encoding="utf-8")
         return Path(run_dir) / "report.html"

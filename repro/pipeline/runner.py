@@ -30,6 +30,7 @@ from claims.preconditions import convergence_reason
 from repro.pipeline.distributed import Workers, join_group, leave_group
 from repro.pipeline.jobs import AnalysisJob, plan_jobs
 from repro.pipeline.plan import Outcomes, PlanResult, collect_evidence, execute, resolve
+from repro.pipeline.revision import science_revision
 from repro.pipeline.shardplan import MANIFEST_FILE, ShardPlan
 from repro.pipeline.shards import (
     SHARDS_DIR,
@@ -188,6 +189,7 @@ def finish(profile: Profile, root: Path, jobs: Sequence[AnalysisJob], failures: 
             },
             learned_fraction_of_chance=LEARNED_FRACTION_OF_CHANCE,
             data_notes=notes,
+            science_revision=science_revision(),
         )
 
     report = report_of(durations)
@@ -201,7 +203,7 @@ def finish(profile: Profile, root: Path, jobs: Sequence[AnalysisJob], failures: 
             pass
         else:
             t_rep = time.perf_counter()
-            print(f"report: {write_report(root)}")
+            print(f"report: {write_report(root, science_revision=science_revision())}")
             report = report_of({**durations, "report_seconds": time.perf_counter() - t_rep})
             write_json(root / CLAIMS_FILE, report)
     return 0 if verdict == REPRODUCED else 1
@@ -219,7 +221,6 @@ def merge_shards(dirs: Sequence[Path], out: Path, *, write_html: bool = True) ->
     shard_dirs, manifests = [shard_dirs[i] for i in order], [manifests[i] for i in order]
     check_shards(shard_dirs, manifests, find_plan(dirs))
     first = manifests[0]
-    from repro.pipeline.revision import science_revision
 
     if first.science_revision and first.science_revision != science_revision():
         print(f"note: the shards were computed at science revision {first.science_revision}; this code is at "

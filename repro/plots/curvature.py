@@ -21,16 +21,20 @@ from repro.plots.style import (
     new_figure,
     ordered_tasks,
     placeholder,
+    wrapped_panels,
 )
 
 
 def plot_hessian_spectra(analyses: Sequence[Any]) -> Figure:
     """Per task: eigenvalue against rank (1 = largest), one line per run (gid ``hessian:<init>:<task>:<seed>``).
-    The y axis is symmetric-log because Lanczos can return small negative eigenvalues away from a minimum."""
+    The y axis is symmetric-log because Lanczos can return small negative eigenvalues away from a minimum.
+
+    With one eigenvalue per run (the lean profiles' ``hessian_top_k = 1``) there is no spectrum to show: the panel
+    is titled and labelled "λ_max at θ1" (the top eigenvalue) instead, so it does not promise more than it holds."""
     tasks = ordered_tasks(analyses) or ["(no runs)"]
-    fig, axes = new_figure(len(tasks), 1, width=4.6, height=3.4)
+    fig, (panels,) = wrapped_panels(len(tasks), width=4.6, height=3.4)
     for c, task in enumerate(tasks):
-        ax = axes[0, c]
+        ax = panels[c]
         runs = [a for a in analyses if a.task == task and a.hessian is not None and a.hessian.eigenvalues]
         if not runs:
             placeholder(ax, "no Hessian spectrum")
@@ -66,9 +70,14 @@ def plot_hessian_spectra(analyses: Sequence[Any]) -> Figure:
         ax.set_xticks(range(1, kmax + 1))
         ax.set_xlim(0.5, kmax + 0.5)
         ax.plot([], [], marker="o", mfc="white", mec="#555555", ls="none", label="hollow: Lanczos not converged")
-        ax.set_title(task, fontsize=10)
-        ax.set_xlabel("eigenvalue rank (1 = largest)")
-        ax.set_ylabel("eigenvalue of ∇²(training loss)")
+        if kmax == 1:
+            ax.set_title(f"{task}: λ_max at θ1 (top eigenvalue only)", fontsize=10)
+            ax.set_xlabel("top eigenvalue (rank 1; one per run)")
+            ax.set_ylabel("λ_max of ∇²(training loss) at θ1")
+        else:
+            ax.set_title(f"{task}: top-{kmax} spectrum at θ1", fontsize=10)
+            ax.set_xlabel("eigenvalue rank (1 = largest)")
+            ax.set_ylabel("eigenvalue of ∇²(training loss)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     return fig
@@ -124,20 +133,24 @@ def plot_spectral_density(results_by_arm: Mapping[str, Any], *, title: str | Non
 def plot_matched_lambda(analyses: Sequence[Any]) -> Figure:
     """The §5.1 primary curvature: λ_max at the first trajectory point where the training loss reaches a level
     both arms reach (``matched_learned``, else the older ``matched``), one dot per seed and arm, per task; a run
-    that never reached the level is listed under the axis. Data markers carry gid ``matched:<init>:<task>``."""
+    that never reached the level is listed under the axis. Data markers carry gid ``matched:<init>:<task>``.
+
+    A task where no run has a matched point (no trajectory point reached the level in both arms, as in the smoke
+    run) gets a placeholder saying so, not empty axes that read as a drawing failure."""
     tasks = ordered_tasks(analyses) or ["(no runs)"]
-    fig, axes = new_figure(len(tasks), 1, width=3.6, height=3.0)
+    fig, (panels,) = wrapped_panels(len(tasks), width=3.6, height=3.0)
     for c, task in enumerate(tasks):
-        ax = axes[0, c]
+        ax = panels[c]
         runs = sorted((a for a in analyses if a.task == task), key=lambda a: (a.init, a.seed))
         inits = list(dict.fromkeys(a.init for a in sorted(runs, key=lambda a: a.init != "pretrained")))
-        missing, level = [], None
+        missing, level, drawn, reached = [], None, False, False
         for x, init in enumerate(inits):
             vals = []
             for a in (a for a in runs if a.init == init):
                 m = getattr(a, "matched_learned", None) or getattr(a, "matched", None)
                 ev = m.hessian.eigenvalues if m is not None and m.reached and m.hessian is not None else ()
                 level = m.level if m is not None else level
+                reached |= bool(m is not None and m.reached)
                 if ev:
                     vals.append((a.seed, float(max(ev))))
                 else:
@@ -147,10 +160,17 @@ def plot_matched_lambda(analyses: Sequence[Any]) -> Figure:
                 ax.scatter(np.full(len(ys), x) + np.linspace(-0.08, 0.08, len(ys)), ys, color=arm_color(init),
                            s=22, zorder=3, gid=f"matched:{init}:{task}")
                 for (seed, v), dx in zip(vals, np.linspace(-0.08, 0.08, len(ys))):
-                    ax.annotate(f"s{seed}", (x + dx, v), xytext=(4, 0), textcoords="offset points", fontsize=6)
+                    ax.annotate(f"s{seed}", (x + dx, v), xytext=(4, 0), textcoords="offset points", fontsize=7)
                 ax.plot([x - 0.2, x + 0.2], [ys.mean()] * 2, color=arm_color(init), lw=2)
+                drawn = True
         if not inits:
             placeholder(ax, "no runs")
+            continue
+        if not drawn:
+            at = f" ({level:.3g} nats)" if level is not None else ""
+            why = ("the matched point's λ_max was not measured" if reached else
+                   f"no trajectory point reached the matched\ntraining-loss level{at} in both arms")
+            placeholder(ax, f"{task}: no λ_max at a matched loss:\n{why}")
             continue
         ax.set_xticks(range(len(inits)), [arm_label(i) for i in inits], fontsize=8)
         ax.set_xlim(-0.6, len(inits) - 0.4)
@@ -163,5 +183,5 @@ def plot_matched_lambda(analyses: Sequence[Any]) -> Figure:
         ax.grid(alpha=0.3, which="both")
         if missing:
             ax.text(0.5, -0.22, "level not reached: " + ", ".join(missing), transform=ax.transAxes, ha="center",
-                    fontsize=6, color="#555555", wrap=True)
+                    fontsize=7, color="#555555", wrap=True)
     return fig

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from repro.plots.style import new_figure, placeholder
+from repro.plots.style import placeholder, wrapped_panels
 
 VERDICT_COLORS = {"reproduced": "#1e7b34", "not_reproduced": "#b3261e", "inconclusive": "#9a6700",
                   "undecidable": "#5b6470"}
@@ -43,11 +43,11 @@ def plot_effect_sizes(claim: Any, names: dict[str, str] | None = None,
     seen = list(dict.fromkeys(t for s in claim.settings for c in s.comparisons for t in c.per_task))
     tasks = [t for t in (tasks or []) if t in seen] + [t for t in seen if t not in (tasks or [])]
     rows = [(s.setting, t) for s in claim.settings for t in tasks if s.comparisons]
-    fig, axes = new_figure(max(1, len(comps)), 1, width=4.0, height=0.9 + 0.42 * max(2, len(rows)))
+    fig, (panels,) = wrapped_panels(len(comps), width=4.0, height=0.9 + 0.42 * max(2, len(rows)))
     if not comps:
-        placeholder(axes[0, 0], "no primary comparison has a valid pair")
+        placeholder(panels[0], "no primary comparison has a valid pair")
         return fig
-    for ax, (name, per_setting) in zip(axes[0], comps.items()):
+    for ax, (name, per_setting) in zip(panels, comps.items()):
         y_labels = []
         for y, (setting, task) in enumerate(rows):
             y_labels.append(f"{task} · {setting}")

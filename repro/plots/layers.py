@@ -24,6 +24,7 @@ from repro.plots.style import (
     ordered_tasks,
     placeholder,
     shade,
+    wrapped_panels,
 )
 
 _GROUP_SHADE = {"low": 0.6, "middle": 0.3, "high": 0.0}
@@ -90,9 +91,9 @@ def plot_relative_change(analyses: Sequence[Any]) -> Figure:
     """Per task: ‖θ1 − θ0‖ / ‖θ0‖ of each transformer layer (x = layer index, embeddings at −1), one line per run
     (gid ``relchange:<init>:<task>:<seed>``). Log scale when every value is positive."""
     tasks = ordered_tasks(analyses) or ["(no runs)"]
-    fig, axes = new_figure(len(tasks), 1, width=4.6, height=3.4)
+    fig, (panels,) = wrapped_panels(len(tasks), width=4.6, height=3.4)
     for c, task in enumerate(tasks):
-        ax = axes[0, c]
+        ax = panels[c]
         runs = [a for a in analyses if a.task == task and a.relative_change]
         if not runs:
             placeholder(ax, "no relative-change data")

@@ -22,6 +22,16 @@ ARM_LABELS: dict[str, str] = {"pretrained": "pretrained (fine-tuned)", "scratch"
 OTHER_COLOR = "#555555"
 DEPTH_GROUPS: tuple[str, ...] = ("low", "middle", "high")
 
+# Legibility (issue 39): the report shows a figure at most REPORT_WIDTH_PX wide and renders it at FIGURE_DPI, so a
+# wider figure is scaled down and its text with it. Text must stay ≥ MIN_TEXT_PX after that scaling; with the
+# smallest font the figures use (MIN_FONT_PT) that bounds the figure width: 7 pt = 9.3 px at 96 dpi, scaled by
+# 800 / (9.7 in × 96) = 0.86, is 8.0 px. Multi-panel figures wrap their panels onto rows to stay within it.
+REPORT_WIDTH_PX = 800
+FIGURE_DPI = 96
+MIN_TEXT_PX = 8.0
+MIN_FONT_PT = 7.0
+MAX_FIGURE_WIDTH_IN = MIN_FONT_PT * FIGURE_DPI / 72 * REPORT_WIDTH_PX / MIN_TEXT_PX / FIGURE_DPI
+
 # Axis labels with their units; directions are the paper's δ1 = θ1 − θ0 and δ2 = θ1′ − θ0 rescaled to ‖δ1‖.
 ALPHA_D1 = "α (multiples of δ1 = θ1 − θ0)"
 ALPHA_D1_AROUND = "α (multiples of δ1, from θ1)"
@@ -59,6 +69,23 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 5.0, height: fl
     fig = Figure(figsize=(max(1, ncols) * width, max(1, nrows) * height), layout="constrained")
     axes = fig.subplots(max(1, nrows), max(1, ncols), squeeze=False)
     return fig, axes
+
+
+def wrapped_panels(n: int, *, width: float, height: float, blocks: int = 1) -> tuple[Figure, list[list[Axes]]]:
+    """``blocks`` groups of ``n`` panels (e.g. one group per metric, a panel per task), each group wrapped onto as
+    many rows as keep the figure within :data:`MAX_FIGURE_WIDTH_IN`: one row of four 4.6-inch panels would be shown
+    at 45% in the report and its 8-pt text at under 5 px. Returns the figure and, per block, its ``n`` axes in
+    order; the unused cells of the last row are removed."""
+    n, blocks = max(1, n), max(1, blocks)
+    cols = max(1, min(n, int(MAX_FIGURE_WIDTH_IN // width)))
+    rows = -(-n // cols)
+    fig, grid = new_figure(cols, rows * blocks, width=width, height=height)
+    out = [[grid[b * rows + i // cols, i % cols] for i in range(n)] for b in range(blocks)]
+    used = {id(ax) for block in out for ax in block}
+    for ax in grid.flat:
+        if id(ax) not in used:
+            fig.delaxes(ax)
+    return fig, out
 
 
 def placeholder(ax: Axes, message: str) -> None:

@@ -7,7 +7,7 @@ They read only :class:`repro.training.run.TrainMetrics`, which does not know its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +18,12 @@ from repro.plots.style import (
     EPOCH,
     arm_color,
     arm_label,
-    new_figure,
     ordered_tasks,
     placeholder,
+    wrapped_panels,
 )
+
+MAJORITY_COLOR = "#222222"
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,9 @@ def plot_training_loss(records: Sequence[TrainingRecord]) -> Figure:
     """Per task: each seed's per-epoch mean training loss (thin, gid ``train_epoch:<init>:<task>:<seed>``) and the
     mean over seeds of each arm (bold, gid ``train_mean:<init>:<task>``) against epochs, both arms overlaid."""
     tasks = ordered_tasks(records) or ["(no runs)"]
-    fig, axes = new_figure(len(tasks), 1, width=4.6, height=3.4)
+    fig, (panels,) = wrapped_panels(len(tasks), width=4.6, height=3.4)
     for c, task in enumerate(tasks):
-        ax = axes[0, c]
+        ax = panels[c]
         runs = [r for r in records if r.task == task and r.metrics is not None]
         if not runs:
             placeholder(ax, "no training records")
@@ -81,13 +83,20 @@ def plot_training_loss(records: Sequence[TrainingRecord]) -> Figure:
     return fig
 
 
-def plot_extended_dev_accuracy(records: Sequence[TrainingRecord]) -> Figure:
+def plot_extended_dev_accuracy(records: Sequence[TrainingRecord],
+                               majority_rates: Mapping[str, float] | None = None) -> Figure:
     """Per task: dev accuracy through the extended training run (gid ``dev_acc:…``), with the end of the standard
-    schedule marked, both arms overlaid. Runs without an extended run are skipped; a task with none gets a note."""
+    schedule marked, both arms overlaid. Runs without an extended run are skipped; a task with none gets a note.
+
+    ``majority_rates`` (task → the dev split's majority-class rate, as saved in the runs' analyses,
+    ``RunAnalysis.dev_majority_rate``) draws that rate as a dotted line (gid ``majority:<task>``): an arm on it
+    predicts one class, i.e. is at chance, and its "overfitting" says nothing. Training metrics do not record the
+    rate and the figure never reads the data files, so a task without a saved rate gets no line."""
+    majority_rates = majority_rates or {}
     tasks = ordered_tasks(records) or ["(no runs)"]
-    fig, axes = new_figure(len(tasks), 1, width=4.6, height=3.4)
+    fig, (panels,) = wrapped_panels(len(tasks), width=4.6, height=3.4)
     for c, task in enumerate(tasks):
-        ax = axes[0, c]
+        ax = panels[c]
         runs = [r for r in records if r.task == task and r.extended is not None]
         if not runs:
             placeholder(ax, "no extended-training runs")
@@ -105,6 +114,10 @@ def plot_extended_dev_accuracy(records: Sequence[TrainingRecord]) -> Figure:
                 ends.add(round(r.metrics.total_steps / r.metrics.steps_per_epoch, 6))
         for i, e in enumerate(sorted(ends)):
             ax.axvline(e, color="#888888", ls="--", lw=1, label="end of standard training" if i == 0 else None)
+        rate = majority_rates.get(task)
+        if isinstance(rate, (int, float)) and np.isfinite(rate):
+            ax.axhline(float(rate), color=MAJORITY_COLOR, ls=":", lw=1.4, gid=f"majority:{task}",
+                       label=f"majority rate {float(rate):.3f} (chance)")
         ax.set_title(task, fontsize=10)
         ax.set_xlabel(EPOCH)
         ax.set_ylabel("dev accuracy (fraction)")

@@ -61,6 +61,18 @@ def _task_runs(data: ReportData, setting: str, task: str | None) -> list[Any]:
     return [a for a in data.analyses(setting) if a.task == task]
 
 
+def _majority_rates(data: ReportData, setting: str) -> dict[str, float]:
+    """Task → the dev split's majority-class rate as the setting's saved analyses record it
+    (``RunAnalysis.dev_majority_rate``); training metrics do not hold it and the report never reads data files, so
+    a task without an analysis that records it is left out (its extended-training panel then has no chance line)."""
+    out: dict[str, float] = {}
+    for a in data.analyses(setting):
+        rate = getattr(a, "dev_majority_rate", None)
+        if isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate):
+            out.setdefault(a.task, float(rate))
+    return out
+
+
 def _curvature(data: ReportData, setting: str, task: str | None) -> Figure:
     """The SLQ density where the analyses have one (field ``density``, absent in older analyses), else the
     top-k Lanczos spectrum."""
@@ -84,7 +96,11 @@ KINDS: dict[str, FigureKind] = {
         "Training loss on the plane θ1 + αδ1 + βδ2 around θ1 (origin), {task}, setting {setting}; " + _SEEDS +
         ". A wider low-loss region around the origin is a wider optimum (paper Fig. 2). The line is the "
         "optimization trajectory projected on the plane, from θ0 (square, α ≈ −1) to θ1 (star); a point's fill "
-        "shows its off-plane residual relative to its distance from θ1 (white = in the plane; paper Fig. 3).",
+        "shows its off-plane residual relative to its distance from θ1 (white = in the plane; paper Fig. 3). "
+        "Levels and colours are log-spaced (losses span decades), the colour bar reads in nats; the red dashed "
+        "line bounds the measured §5.1 basin, L ≤ L_min + 0.1 around the panel's grid minimum. A path drawn along "
+        "the α axis (β ≈ 0) is expected, not a fault: δ2 comes from another task's run and is nearly orthogonal "
+        "to this run's path (the legend then says so).",
         lambda d, s, t: plot_surfaces(_task_runs(d, s, t), "train_loss", trajectory=True)),
     "dev_surface": FigureKind(
         True, "Dev-error surface",
@@ -99,10 +115,11 @@ KINDS: dict[str, FigureKind] = {
         "bar is the arm's mean. Lower = flatter.",
         lambda d, s, t: plot_matched_lambda(d.analyses(s))),
     "hessian": FigureKind(
-        False, "Hessian spectrum at θ1",
-        "Top Hessian eigenvalues of the training loss at θ1 (Lanczos; or the SLQ density where measured), every "
-        "seed, setting {setting}; error bars are the residuals ‖Hv − λv‖, hollow markers did not converge "
-        "(secondary in §5.1: confounded by how far each arm drove its loss down).",
+        False, "Top Hessian eigenvalue(s) at θ1",
+        "The largest Hessian eigenvalue(s) of the training loss at θ1 (Lanczos top-k: λ_max alone where the "
+        "profile measures k = 1, a spectrum of k values otherwise, as each panel's title says; or the SLQ density "
+        "where measured), every seed, setting {setting}; error bars are the residuals ‖Hv − λv‖, hollow markers "
+        "did not converge (secondary in §5.1: confounded by how far each arm drove its loss down).",
         _curvature),
     "random_curves": FigureKind(
         False, "Random-direction curves",
@@ -121,8 +138,9 @@ KINDS: dict[str, FigureKind] = {
     "extended_dev_accuracy": FigureKind(
         False, "Extended training",
         "Dev accuracy during extended training, every seed, setting {setting}; the dashed line is the end of the "
-        "standard schedule. A falling curve is overfitting (paper §5.3).",
-        lambda d, s, t: plot_extended_dev_accuracy(d.training(s))),
+        "standard schedule, the dotted line the dev set's majority-class rate (chance: an arm on it predicts one "
+        "class; drawn where the saved analyses record it). A falling curve is overfitting (paper §5.3).",
+        lambda d, s, t: plot_extended_dev_accuracy(d.training(s), _majority_rates(d, s))),
     "layer_curves": FigureKind(
         True, "Layer-group curves",
         "Training loss along δ1 restricted to the low / middle / high layer groups around θ1 (α = 0), {task}, "

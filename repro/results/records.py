@@ -19,7 +19,8 @@ from repro.storage import from_json_dict, read_json
 CLAIMS_FILE = "claims.json"
 # The version of claims.json's layout. Bump it whenever a field is added, removed or changes meaning, and regenerate
 # repro/results/claims.schema.json (``python -m repro.results.schema``). 0 = a file written before versioning.
-SCHEMA_VERSION = 2  # 2: science v3 (issue 36) -- Stat's directional summaries, RunSummary.converged, data_notes
+SCHEMA_VERSION = 3  # 2: science v3 (issue 36) -- Stat's directional summaries, RunSummary.converged, data_notes
+# 3: ClaimsReport.science_revision (issue 39)
 UNVERSIONED = 0
 
 _log = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ class ClaimsReport:
     # the layout version this file was written with; a writer always writes the current one (the default), a file
     # without the key was written before versioning and loads as UNVERSIONED
     schema_version: int = SCHEMA_VERSION
+    # the science revision (repro.pipeline.revision) of the code that evaluated these claims, so a report rendered
+    # by later code can say that rerunning may give other numbers; "" in files written before schema 3
+    science_revision: str = ""
 
 
 def schema_notice(report: ClaimsReport) -> str:

@@ -30,6 +30,8 @@ _NUMBER = {"anyOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]}
 # what a reader needs to know about the fields they read (the rest are described in README "Reading claims.json")
 DESCRIPTIONS: dict[str, str] = {
     "ClaimsReport.schema_version": "layout version of this file; absent (read as 0) in files written before it",
+    "ClaimsReport.science_revision": "science revision (repro.pipeline.revision: a hash of the code that computes "
+                                     "the numbers) of the code that evaluated these claims; empty before schema 3",
     "ClaimsReport.verdict": "reproduced when every claim is reproduced, else not_all_reproduced",
     "ClaimsReport.provenance": "when, where and with which code and packages the run was made",
     "ClaimsReport.durations": "seconds per phase of this invocation (train_seconds counts only training done now; "
