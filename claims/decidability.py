@@ -202,6 +202,15 @@ def _reasons_changed(profile: Profile, ref_profile: dict, reasons: Sequence[str]
     return None
 
 
+def same_design(stored: dict, profile: Profile) -> bool:
+    """Whether a run's stored profile is ``profile``'s (its own run, not an estimate from another profile's): the
+    same name, or one of the names it was registered under before (``Profile.former_names``: cpu -> cpu-2026-11),
+    and the same model and tasks -- so the runs of an old profile are not taken for those of the new one that took
+    its name."""
+    return (stored.get("name") in (profile.name, *profile.former_names) and stored.get("model") == profile.model
+            and tuple(stored.get("tasks") or ()) == tuple(profile.tasks))
+
+
 def check_profile(profile: Profile, reference: Path | None = None, *,
                   data_dir: str | Path | None = None) -> Decidability:
     """Run every check for every primary comparison of every registered claim (see the module docstring)."""
@@ -214,7 +223,7 @@ def check_profile(profile: Profile, reference: Path | None = None, *,
         ref = load_claims(Path(reference))
         ref_profile = ref.profile
         ref_label = f"{reference} (profile {ref_profile.get('name')})"
-    other = ref is not None and ref_profile.get("name") != profile.name
+    other = ref is not None and not same_design(ref_profile, profile)
     est = " (estimate from another profile's run)" if other else ""
     n = len(profile.seeds)
     t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) if n >= 2 else float("inf")

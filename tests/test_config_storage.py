@@ -30,7 +30,7 @@ def read_json_text(text: str) -> dict:
 
 
 def test_standard_and_cpu_profiles_have_three_seeds_and_two_settings() -> None:
-    for name in ("cpu", "standard"):
+    for name in ("cpu-2026-11", "standard"):
         prof = get_profile(name)
         assert len(prof.seeds) >= 3
         assert len(prof.settings) >= 2

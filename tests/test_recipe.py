@@ -44,7 +44,7 @@ def test_some_setting_changes_the_ratio_of_the_two_rates(name: str) -> None:
     assert len(ratios) > 1, (name, ratios)
 
 
-@pytest.mark.parametrize("name", ["cpu", "standard"])
+@pytest.mark.parametrize("name", ["cpu-2026-11", "standard"])
 def test_small_profiles_record_their_pilot_on_a_tuning_seed(name: str) -> None:
     p = get_profile(name)
     assert p.tuning_seed is not None and p.tuning_seed not in p.seeds

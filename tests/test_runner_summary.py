@@ -94,7 +94,7 @@ def test_disabled_progress_prints_nothing() -> None:
 
 
 def test_jobs_are_dealt_deterministically_and_completely() -> None:
-    prof = get_profile("cpu")
+    prof = get_profile("cpu-2026-11")
     train, analyses = plan_jobs(prof, "test")
     n_cells = len(prof.settings) * len(prof.seeds) * len(prof.tasks) * 2
     assert len(analyses) == n_cells

