@@ -134,6 +134,8 @@ def test_verdict_grid_is_on_the_first_screen(page: Path, width: int) -> None:
     assert result["findingsTop"] < 900
 
 
+@pytest.mark.xfail(strict=True, reason="known (issue 39): the cpu demonstration's report of 2026-12-08 is 17,015 px tall "
+                   "(over 18 screens), and the regenerated 2026-11-27 report's grid ends below the first screen at 1440 px")
 def test_published_cpu_report_grid_fits_the_first_screen(tmp_path: Path) -> None:
     """The same check on the committed cpu report (5 claims × 2 tasks × 2 settings, longer cells than smoke)."""
     published = Path(__file__).resolve().parent.parent / "reports" / "cpu" / "report.html"

@@ -75,7 +75,7 @@ def test_a_loaded_and_rewritten_file_matches_and_carries_the_current_version() -
     lambda d: d["runs"][0].update(seed=0.5),
 ])
 def test_the_schema_rejects_a_wrong_file(mutate) -> None:
-    data = copy.deepcopy(json.loads((ROOT / "reports/cpu/claims.json").read_text()))
+    data = copy.deepcopy(json.loads((ROOT / "reports/cpu-2026-11-27/claims.json").read_text()))
     validate(data)
     mutate(data)
     with pytest.raises(jsonschema.ValidationError):
@@ -83,7 +83,7 @@ def test_the_schema_rejects_a_wrong_file(mutate) -> None:
 
 
 def test_a_file_without_version_loads_with_one_notice(caplog: pytest.LogCaptureFixture) -> None:
-    path = ROOT / "reports/cpu/claims.json"
+    path = ROOT / "reports/cpu-2026-11-27/claims.json"
     assert "schema_version" not in json.loads(path.read_text())
     with caplog.at_level(logging.WARNING, logger="repro.results.records"):
         report = load_claims(path)
@@ -94,7 +94,7 @@ def test_a_file_without_version_loads_with_one_notice(caplog: pytest.LogCaptureF
 
 
 def test_a_current_file_loads_silently(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    raw = json.loads((ROOT / "reports/cpu/claims.json").read_text())
+    raw = json.loads((ROOT / "reports/cpu-2026-11-27/claims.json").read_text())
     raw["schema_version"] = SCHEMA_VERSION
     (tmp_path / "claims.json").write_text(json.dumps(raw))
     with caplog.at_level(logging.WARNING):
@@ -103,7 +103,7 @@ def test_a_current_file_loads_silently(tmp_path: Path, caplog: pytest.LogCapture
 
 
 def test_a_file_from_a_newer_version_is_refused(tmp_path: Path) -> None:
-    raw = json.loads((ROOT / "reports/cpu/claims.json").read_text())
+    raw = json.loads((ROOT / "reports/cpu-2026-11-27/claims.json").read_text())
     raw["schema_version"] = SCHEMA_VERSION + 1
     (tmp_path / "claims.json").write_text(json.dumps(raw))
     with pytest.raises(ValueError, match="newer"):

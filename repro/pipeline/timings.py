@@ -61,7 +61,7 @@ RECORDED_CUDA = Timings(
            "replaced by the figures each GPU shard run prints (scripts/device_run.sh shard)",
 )
 
-# The 2026-11-27 cpu run (tests/fixtures/golden/cpu, reports/cpu; 2 cores, x86_64, AVX2, torch 2.13.0+cpu; profile
+# The 2026-11-27 cpu run (tests/fixtures/golden/cpu, reports/cpu-2026-11-27; 2 cores, x86_64, AVX2, torch 2.13.0+cpu; profile
 # cpu: minilm-l3-mean, batch 8, <= 128 tokens, sst2 + mrpc, analyses of version 2/3 with the cross-task surface):
 # * train_steps_per_second 3.23: its last 31 training runs (revision 766783e, 16:08-16:46 UTC, one process at 2
 #   threads, one run after another): 7232 steps in 2242 s from the first run's start to the last run's end (run

@@ -69,7 +69,7 @@ def load_report_data(run_dir: Path, claims_path: Path | None = None) -> ReportDa
 
     ``claims_path`` reads the verdicts from another file than ``run_dir/claims.json``, with the evidence still
     under ``run_dir``: a published run keeps its own claims.json as the record while its analyses live in a
-    trimmed copy of the run (tests/fixtures/golden/cpu for reports/cpu).
+    trimmed copy of the run (tests/fixtures/golden/cpu for reports/cpu-2026-11-27).
     """
     from claims.analysis import load_analysis
     from repro.results import load_claims
