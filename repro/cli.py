@@ -43,7 +43,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a profile field, e.g. --set pretrained.epochs=2 --set tasks=sst2,rte "
                         "(see `repro profiles show NAME` for the fields)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide progress bars only: `repro claims` still writes plain progress lines to stderr (each "
+                        "job's start and end, and a heartbeat at least once a minute while work runs), as it does "
+                        "when stderr is not a terminal")
 
 
 def _profile(args: argparse.Namespace):

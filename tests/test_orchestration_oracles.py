@@ -18,7 +18,6 @@ import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -367,20 +366,21 @@ class _FlushRecorder(io.StringIO):
         super().flush()
 
 
-def test_progress_lines_are_flushed_as_written_with_elapsed_time_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_lines_are_flushed_as_written_with_elapsed_time_and_eta() -> None:
     """Off a terminal (a redirected or nohup log) each progress line is flushed when written, so ``tail -f``
     shows it at once rather than when a buffer fills hours later; the ETA extrapolates the elapsed time over the
-    work left: half the work in 1:02:05 leaves about 1:02:05."""
-    clock = iter([100.0, 100.0 + 3725.0, 100.0 + 7450.0])
-    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    work left, to the minute: half the work in 1:02:05 leaves about 1 h 02 min."""
+    now = [100.0]
     stream = _FlushRecorder()
-    bar = CostProgress(10.0, "plan", stream=stream, jobs=2)
-    lines = ["[plan] started, 2 jobs, about 10 step-equivalents of work\n",
-             "[plan]  50.0% of the work (1/2 jobs), 1:02:05 elapsed, about 1:02:05 left; last: sst2-scratch\n",
-             "[plan] 100.0% of the work (2/2 jobs), 2:04:10 elapsed\n"]
+    bar = CostProgress(10.0, "plan", stream=stream, counts={"train": 2}, clock=lambda: now[0])
+    lines = [f"[plan] 2 training runs (2 normal) and 0 analyses to do; {progress.WEIGHTED}\n",
+             "[plan] start normal training run 1/2: sst2-scratch\n",
+             "[plan] done  normal training run sst2-scratch in 1:02:05; runs 1/2 trained, analyses 0/0, 50.0% of the "
+             "work, 1:02:05 elapsed, about 1 h 02 min left\n"]
     assert stream.flushed == lines[:1]
-    bar.advance(5.0, "sst2-scratch")
+    bar.begin("train", "sst2-scratch", 5.0)
     assert stream.flushed == [lines[0], "".join(lines[:2])]
-    bar.advance(5.0)
+    now[0] += 3725.0
+    bar.end()
     assert stream.flushed == [lines[0], "".join(lines[:2]), "".join(lines)]
     bar.close()

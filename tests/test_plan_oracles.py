@@ -104,19 +104,34 @@ def test_analysis_cost_counts_one_step_instruments_and_group_traces_of_at_least_
 
 # -- execute ------------------------------------------------------------------------------------------------------
 class _Bar:
-    """Records what execute tells its progress bar."""
+    """Records what execute tells its progress display."""
 
     made: ClassVar[list[_Bar]] = []
 
-    def __init__(self, total: float, desc: str, *, enabled: bool = True, stream: Any = None, jobs: int = 0) -> None:
-        self.total, self.desc, self.enabled, self.jobs = total, desc, enabled, jobs
-        self.advances: list[tuple[float, str]] = []
+    def __init__(self, total: float, desc: str, *, enabled: bool = True, bars: bool = True, stream: Any = None,
+                 counts: dict[str, int] | None = None, clock: Any = None) -> None:
+        self.total, self.desc, self.enabled, self.bars = total, desc, enabled, bars
+        self.counts = dict(counts or {})
+        self.jobs = sum(self.counts.values())
+        self.advances: list[tuple[float, str]] = []  # (cost, "<kind> <key>") of each job that ended
+        self.errors: list[str | None] = []
+        self._job: tuple[str, str, float] | None = None
         self.closed = False
         self.is_tty = True
         _Bar.made.append(self)
 
-    def advance(self, cost: float, label: str = "") -> None:
-        self.advances.append((cost, label))
+    def begin(self, kind: str, name: str, cost: float) -> None:
+        self._job = (kind, name, cost)
+
+    def sink(self, prices: Any = None) -> None:
+        return None
+
+    def end(self, error: str | None = None) -> None:
+        assert self._job is not None
+        kind, name, cost = self._job
+        self.advances.append((cost, f"{'analysed' if kind == 'analysis' else 'trained'} {name}"))
+        self.errors.append(error)
+        self._job = None
 
     def close(self) -> None:
         self.closed = True
@@ -186,9 +201,10 @@ def test_execute_trains_everything_then_analyses_with_the_training_failures_know
 
 
 def test_execute_without_progress_keeps_every_bar_off(recorder, tmp_path: Path) -> None:
+    """--no-progress hides the bars (the plan's and each run's), not the plain progress lines."""
     rec = recorder()
     execute(_profile(tasks=("sst2",), seeds=(1,)), tmp_path, progress=False)
-    assert _Bar.made[0].enabled is False
+    assert _Bar.made[0].bars is False and _Bar.made[0].enabled is True
     assert all(kw["progress"] is False for k, _, kw in rec.calls if k == "train")
 
 
@@ -361,124 +377,89 @@ class _Clock:
         return self.t
 
 
-def test_progress_lines_are_throttled_say_the_eta_and_never_pass_100(monkeypatch: pytest.MonkeyPatch) -> None:
+def _job(bar: CostProgress, clock: _Clock, cost: float, seconds: float, kind: str = "train", name: str = "j",
+         error: str | None = None) -> None:
+    bar.begin(kind, name, cost)
+    clock.t += seconds
+    bar.end(error)
+
+
+def test_progress_lines_say_each_job_and_the_eta_and_never_pass_100() -> None:
     clock = _Clock()
-    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
     stream = io.StringIO()
-    bar = CostProgress(100.0, "p", stream=stream, jobs=4)
-    clock.t += 10
-    bar.advance(25.0, "a")  # the first advance always logs
-    clock.t += 5
-    bar.advance(25.0, "b")  # 5 s later, not the last job: throttled
-    clock.t += progress_mod.LOG_EVERY_SECONDS
-    bar.advance(25.0)  # no label: no "last:" part
-    clock.t += 1
-    bar.advance(80.0, "d")  # the last job: always logs, capped at the total
-    lines = stream.getvalue().splitlines()
-    assert lines == [
-        "[p] started, 4 jobs, about 100 step-equivalents of work",
-        "[p]  25.0% of the work (1/4 jobs), 0:10 elapsed, about 0:30 left; last: a",
-        "[p]  75.0% of the work (3/4 jobs), 0:45 elapsed, about 0:15 left",
-        "[p] 100.0% of the work (4/4 jobs), 0:46 elapsed; last: d",
+    bar = CostProgress(100.0, "p", stream=stream, counts={"train": 3, "analysis": 1}, clock=clock)
+    _job(bar, clock, 25.0, 100.0, name="a")
+    _job(bar, clock, 25.0, 5.0, kind="extended", name="b", error="boom")
+    _job(bar, clock, 80.0, 1.0, kind="analysis", name="d")  # more than the total: capped
+    assert stream.getvalue().splitlines() == [
+        "[p] 3 training runs (3 normal) and 1 analysis to do; " + progress_mod.WEIGHTED,
+        "[p] start normal training run 1/3: a",
+        "[p] done  normal training run a in 1:40; runs 1/3 trained, analyses 0/1, 25.0% of the work, 1:40 elapsed, "
+        "about 5 min left",
+        "[p] start extended (overfitting) training run: b",
+        "[p] FAILED extended (overfitting) training run b after 0:05: boom; runs 2/3 trained, analyses 0/1, "
+        "50.0% of the work, 1:45 elapsed, about 2 min left",
+        "[p] start analysis 1/1: d",
+        "[p] done  analysis d in 0:01; runs 2/3 trained, analyses 1/1, 100.0% of the work, 1:46 elapsed",
     ]
     assert bar.done == 100.0 and bar.is_tty is False
 
 
-def test_progress_of_zero_work_and_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_of_zero_work_is_counted_in_jobs() -> None:
     clock = _Clock()
-    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
-    stream = io.StringIO()
-    bar = CostProgress(0.0, "z", stream=stream, jobs=2)
-    clock.t += 10
-    bar.advance(0.0)  # nothing to do (every job's cost is zero): no division by zero, progress counted in jobs
-    clock.t += progress_mod.LOG_EVERY_SECONDS
-    bar.advance(0.0)
-    assert stream.getvalue().splitlines()[1:] == ["[z]  50.0% of the work (1/2 jobs), 0:10 elapsed, about 0:10 left",
-                                                  "[z] 100.0% of the work (2/2 jobs), 0:40 elapsed"]
+    bar = CostProgress(0.0, "z", stream=io.StringIO(), counts={"train": 2}, clock=clock)
+    _job(bar, clock, 0.0, 10.0)  # nothing to do (every job's cost is zero): no division by zero
+    assert bar.fraction() == 0.5
+    bar.begin("train", "k", 0.0)
+    bar.in_job(0.5)
+    assert bar.fraction() == 0.75
+    bar.end()
+    _job(bar, clock, 0.0, 1.0)  # more jobs reported than planned (a retried job): still 100 %
+    assert bar.fraction() == 1.0
     assert progress_mod._hms(3 * 3600 + 62) == "3:01:02" and progress_mod._hms(-5) == "0:00"
-
-
-def test_progress_on_a_terminal_draws_a_step_equivalent_bar_with_the_label() -> None:
-    stream = _Tty()
-    bar = CostProgress(40.0, "claims t", stream=stream, jobs=2)
-    assert bar.is_tty
-    bar.advance(10.4, "trained x")
-    bar.advance(100.0, "analysed y")
-    assert bar._bar is not None and bar._bar.n == 40 and bar._bar.total == 40
-    bar.close()
-    out = stream.getvalue()
-    assert "claims t" in out and "step-eq" in out and "40/40" in out
-    assert not CostProgress(1.0, "off", stream=_Tty(), enabled=False).is_tty
-
-
-def test_progress_logs_again_exactly_when_the_interval_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = _Clock()
-    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
-    stream = io.StringIO()
-    bar = CostProgress(100.0, "p", stream=stream, jobs=4)
-    bar.advance(10.0)  # logs (the first)
-    clock.t += progress_mod.LOG_EVERY_SECONDS - 1e-3
-    bar.advance(10.0)  # just before the interval: throttled
-    clock.t += 1e-3
-    bar.advance(10.0)  # exactly LOG_EVERY_SECONDS after the last line: logs
-    assert [line.split("%")[0] for line in stream.getvalue().splitlines()[1:]] == ["[p]  10.0", "[p]  30.0"]
 
 
 @pytest.mark.parametrize(("total", "jobs", "by_jobs"), [(0.0, 1, True), (0.0, 2, True), (0.0, 0, False),
                                                         (0.5, 2, False), (-1.0, 3, True)])
 def test_progress_counts_jobs_only_when_there_is_no_cost_and_there_are_jobs(total: float, jobs: int,
                                                                             by_jobs: bool) -> None:
-    bar = CostProgress(total, "p", stream=io.StringIO(), jobs=jobs)
+    bar = CostProgress(total, "p", stream=io.StringIO(), counts={"analysis": jobs})
     assert bar.by_jobs is by_jobs
-    assert CostProgress(0.0, "p", stream=io.StringIO()).by_jobs is False  # jobs default to 0: nothing to count
+    assert CostProgress(0.0, "p", stream=io.StringIO()).by_jobs is False  # no jobs: nothing to count
     assert CostProgress(0.0, "p", stream=io.StringIO()).jobs == 0
 
 
-def test_progress_of_a_fraction_of_a_step(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_of_a_fraction_of_a_step() -> None:
     """Work below one step-equivalent is still measured against itself (the floor only avoids dividing by 0)."""
-    clock = _Clock()
-    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
-    stream = io.StringIO()
-    bar = CostProgress(0.5, "f", stream=stream, jobs=2)
-    clock.t += 4
-    bar.advance(0.25)
-    assert bar.total == 0.5
-    assert stream.getvalue().splitlines()[1] == "[f]  50.0% of the work (1/2 jobs), 0:04 elapsed, about 0:04 left"
-
-
-def test_progress_by_jobs_caps_at_100_and_a_zero_first_fraction_has_no_eta(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = _Clock()
-    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
-    stream = io.StringIO()
-    bar = CostProgress(10.0, "e", stream=stream, jobs=3)
-    clock.t += 2
-    bar.advance(0.0, "cached")  # 0 % done: no ETA (and no division by zero)
-    assert stream.getvalue().splitlines()[1] == "[e]   0.0% of the work (1/3 jobs), 0:02 elapsed; last: cached"
-    jobs = CostProgress(0.0, "j", stream=io.StringIO(), jobs=1)
-    jobs.advance(0.0)
-    jobs.advance(0.0)  # more jobs reported than planned (a retried job): still 100 %
-    assert jobs.stream.getvalue().splitlines()[-1].startswith("[j] 100.0% of the work (2/1 jobs)")
+    bar = CostProgress(0.5, "f", stream=io.StringIO(), counts={"train": 2}, clock=_Clock())
+    _job(bar, _Clock(), 0.25, 4.0)
+    assert bar.total == 0.5 and bar.fraction() == 0.5
 
 
 def test_progress_writes_to_stderr_by_default(capsys: pytest.CaptureFixture[str]) -> None:
-    bar = CostProgress(10.0, "d", jobs=1)
-    bar.advance(10.0)
+    bar = CostProgress(10.0, "d", counts={"analysis": 1})
+    bar.begin("analysis", "x", 10.0)
+    bar.end()
     bar.close()
     out = capsys.readouterr()
-    assert out.out == "" and "[d] started, 1 jobs" in out.err and "100.0% of the work" in out.err
+    assert out.out == "" and "[d] 1 analysis to do" in out.err and "100.0% of the work" in out.err
 
 
 def test_the_terminal_bar_is_fixed_width_throttled_and_labelled(monkeypatch: pytest.MonkeyPatch) -> None:
     widths = iter([os.terminal_size((77, 24)), os.terminal_size((0, 0))])
     monkeypatch.setattr(progress_mod.shutil, "get_terminal_size", lambda fallback=None: next(widths))
-    bar = CostProgress(40.0, "t", stream=_Tty(), jobs=2)
+    stream = _Tty()
+    bar = CostProgress(40.0, "t", stream=stream, counts={"train": 2})
     b = bar._bar
-    assert (b.ncols, b.dynamic_ncols, b.mininterval, b.unit, b.total, b.desc) == (77, False, 1.0, "step-eq", 40, "t")
-    bar.advance(1.0, "trained x")
-    assert b.postfix == "trained x"
+    assert (b.ncols, b.dynamic_ncols, b.mininterval, b.total) == (77, False, progress_mod.DRAW_EVERY_SECONDS, 100)
+    bar.begin("train", "x", 10.0)
+    bar.end()
+    assert b.n == 25.0 and "runs 1/2 trained" in b.desc
     bar.close()
     bar.close()  # closing twice is harmless (plan.execute closes in a finally)
     assert bar._bar is None
+    assert progress_mod.WEIGHTED in stream.getvalue().splitlines()[0]  # said once, above the bar
     narrow = CostProgress(4.0, "z", stream=_Tty())
     assert narrow._bar.ncols == progress_mod.FALLBACK_COLUMNS  # a terminal that reports 0 columns
     narrow.close()
+    assert not CostProgress(1.0, "off", stream=_Tty(), bars=False).is_tty

@@ -752,3 +752,22 @@ def test_a_hub_or_note_free_source_records_no_data_notes(golden: Golden, tmp_pat
                   "hub:nyu-mll/glue", False) == 1
     assert load_claims(root).data_notes == ()
     assert read_json(root / CLAIMS_FILE)["data_notes"] == []
+
+
+def test_run_claims_pins_the_science_revision_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An hours-long run records the revision of the science files as it started: editing the tree while it trains
+    must not relabel its numbers with the edited code's revision (the revision is computed once, before ``execute``)."""
+    import repro.pipeline.runner as runner
+    from repro.config import get_profile
+
+    science_revision.cache_clear()
+    seen: list[int] = []
+
+    def execute(*args: Any, **kwargs: Any) -> Any:
+        seen.append(science_revision.cache_info().currsize)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(runner, "execute", execute)
+    with pytest.raises(RuntimeError, match="stop here"):
+        runner.run_claims(get_profile("smoke"), tmp_path / "out", workers=Workers(), progress=False)
+    assert seen == [1]

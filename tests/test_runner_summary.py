@@ -60,14 +60,18 @@ def test_summary_lists_excluded_pairs_with_reasons_and_failed_runs() -> None:
 
 def test_progress_without_a_terminal_logs_cost_weighted_lines() -> None:
     stream = io.StringIO()
-    bar = CostProgress(100.0, "claims t", stream=stream, jobs=2)
-    bar.advance(90.0, "trained big")
-    bar.advance(10.0, "analysed small")
+    bar = CostProgress(100.0, "claims t", stream=stream, counts={"train": 1, "analysis": 1})
+    bar.begin("train", "big", 90.0)
+    bar.end()
+    bar.begin("analysis", "small", 10.0)
+    bar.end()
     bar.close()
     lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("[claims t] started, 2 jobs")
-    assert " 90.0% of the work (1/2 jobs)" in lines[1] and "last: trained big" in lines[1]
-    assert "100.0% of the work (2/2 jobs)" in lines[-1]
+    assert lines[0].startswith("[claims t] 1 training run (1 normal) and 1 analysis to do")
+    assert "weighted by the expected cost of each job" in lines[0]
+    assert "done  normal training run big" in lines[2]
+    assert "runs 1/1 trained, analyses 0/1, 90.0% of the work" in lines[2]
+    assert "analyses 1/1, 100.0% of the work" in lines[-1]
 
 
 class _Tty(io.StringIO):
@@ -78,8 +82,9 @@ class _Tty(io.StringIO):
 def test_progress_on_a_terminal_without_window_size_still_draws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("repro.pipeline.progress.shutil.get_terminal_size", lambda fallback=None: os.terminal_size((0, 0)))
     stream = _Tty()
-    bar = CostProgress(10.0, "claims t", stream=stream, jobs=1)
-    bar.advance(10.0)
+    bar = CostProgress(10.0, "claims t", stream=stream, counts={"analysis": 1})
+    bar.begin("analysis", "a", 10.0)
+    bar.end()
     bar.close()
     out = stream.getvalue()
     assert "claims t" in out and "100%" in out
@@ -87,8 +92,10 @@ def test_progress_on_a_terminal_without_window_size_still_draws(monkeypatch: pyt
 
 def test_disabled_progress_prints_nothing() -> None:
     stream = io.StringIO()
-    bar = CostProgress(10.0, "x", stream=stream, enabled=False, jobs=1)
-    bar.advance(10.0)
+    bar = CostProgress(10.0, "x", stream=stream, enabled=False, counts={"analysis": 1})
+    bar.begin("analysis", "a", 10.0)
+    bar.in_job(0.5)
+    bar.end()
     bar.close()
     assert stream.getvalue() == ""
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
+from repro import progress_sink
 from repro.curvature.base import FrozenOthers, Operator, count_examples, select_params
 from repro.errors import NonFiniteError
 from repro.landscape.evaluate import Batch, LossFn, classification_loss
@@ -316,6 +317,7 @@ class HessianOperator(Operator):
         """H v on structured vectors (batch by batch: besides the kept graphs, memory is one batch's double
         backward)."""
         v = v.to(device=self.device)  # a vector from the host (or a file) meets the parameters' device here
+        progress_sink.hvps(self.total)
         if self.method == "finite_difference":
             return self._fd_hvp(v)
         params = list(self.params.tensors)
@@ -373,6 +375,7 @@ class HessianOperator(Operator):
             rows.append(V[:, i : i + p.numel()].reshape(k, *p.shape))
             i += p.numel()
         acc = self._second_backward(rows, batched=True)
+        progress_sink.hvps(self.total * k)
         return torch.cat([torch.zeros((k, p.numel()), dtype=self.dtype, device=self.device) if a is None
                           else a.reshape(k, -1) for p, a in zip(params, acc)], dim=1)
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from repro import progress_sink
 from repro.landscape.params import ParamVector, get_params, model_params, set_params
 
 Batch = Mapping[str, Tensor]
@@ -125,6 +126,7 @@ def evaluate(
                 n += k
         if n == 0:
             raise ValueError("no examples to evaluate")
+        progress_sink.forwards(n)
         return PointMetrics(float(loss) / n, float(correct) / n, n)
     finally:
         model.train(was_training)
@@ -245,6 +247,7 @@ class GridEvaluator:
                         n += int(labels.shape[0])
                     for i in range(len(points)):
                         results[i][set_name] = PointMetrics(float(loss[i]) / n, float(correct[i]) / n, n)
+                    progress_sink.forwards(n * len(points))
         finally:
             model.train(was_training)
         return results

@@ -6,6 +6,7 @@ from repro.metrics.flatness import (
     BisectionWidth,
     FlatnessWidth,
     basin_area,
+    basin_mask,
     bisection_width,
     flatness_width,
 )
@@ -21,7 +22,7 @@ from repro.metrics.paths import Monotonicity, Straightness, monotonicity, roughn
 
 __all__ = [
     "BasinArea", "BisectionWidth", "FlatnessWidth", "LayerSwapResult", "Monotonicity", "RollbackResult",
-    "Straightness", "SurfaceAgreement", "basin_area", "bisection_width", "flatness_width", "layer_swap_loss",
+    "Straightness", "SurfaceAgreement", "basin_area", "basin_mask", "bisection_width", "flatness_width", "layer_swap_loss",
     "monotonicity", "relative_change", "rollback_loss", "roughness", "surface_agreement", "swap_group",
     "trajectory_straightness",
 ]

@@ -77,6 +77,16 @@ class BasinArea:
     touches_boundary: bool
 
 
+def basin_mask(grid: np.ndarray | Sequence[Sequence[float]], level: float) -> np.ndarray:
+    """The 4-connected component of the sub-level set {L ≤ level} that holds the grid minimum, as a boolean mask over
+    ``grid[i][j]`` (NaN counted outside). One definition shared by :func:`basin_area` and the figures that draw the
+    basin's boundary, so the region a reader sees is the one the area counts."""
+    g = np.asarray(grid, dtype=np.float64)
+    i, j = np.unravel_index(int(np.nanargmin(g)), g.shape)
+    labels, _ = ndimage.label(np.nan_to_num(g, nan=np.inf) <= level)
+    return labels == labels[i, j]
+
+
 def basin_area(alphas: Sequence[float], betas: Sequence[float], grid: np.ndarray | Sequence[Sequence[float]], *,
                eps: float = 0.1, relative: bool = False) -> BasinArea:
     """``grid[i][j]`` at (alphas[i], betas[j]); 4-connectivity; cell area from the mean grid spacings."""
@@ -87,8 +97,7 @@ def basin_area(alphas: Sequence[float], betas: Sequence[float], grid: np.ndarray
     i, j = np.unravel_index(int(np.nanargmin(g)), g.shape)
     lmin = float(g[i, j])
     level = lmin * (1 + eps) if relative else lmin + eps
-    labels, _ = ndimage.label(np.nan_to_num(g, nan=np.inf) <= level)
-    basin = labels == labels[i, j]
+    basin = basin_mask(g, level)
     cells = int(basin.sum())
     da = float(np.mean(np.diff(a))) if len(a) > 1 else 1.0
     db = float(np.mean(np.diff(b))) if len(b) > 1 else 1.0

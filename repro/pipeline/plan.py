@@ -26,6 +26,7 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from repro import progress_sink
 from repro.config import Profile
 from repro.data import describe_source, get_task
 from repro.errors import ReproError, TrainingDivergedError
@@ -36,7 +37,7 @@ from claims.analysis import RunAnalysis, analysis_path, analyze_run
 from claims.base import Pair
 from claims.evidence import RunEvidence, pairs_of
 from repro.pipeline.distributed import SINGLE, Workers
-from repro.pipeline.jobs import AnalysisJob, TrainJob, deal, needed_training, plan_jobs, run_key
+from repro.pipeline.jobs import HVP_FORWARDS, AnalysisJob, TrainJob, deal, needed_training, plan_jobs, run_key
 from repro.pipeline.progress import CostProgress
 from repro.pipeline.shardplan import ShardPlan
 
@@ -183,6 +184,21 @@ def collect_evidence(jobs: Sequence[AnalysisJob], out: Path, failures: Outcomes,
     return tuple(evidence)
 
 
+def job_kinds(analyses: Sequence[AnalysisJob]) -> dict[str, str]:
+    """What each training run is for, by run key, in the whole plan (a shard names its runs as the plan does): a
+    run some analysis measures is "train" (a normal run), one only extended is "extended", one only read as another
+    task's cross-task partner (a partner-only task) is "partner". Labels for the progress display only."""
+    kinds: dict[str, str] = {}
+    for a in analyses:
+        if a.partner is not None:
+            kinds.setdefault(run_key(a.partner), "partner")
+    for a in analyses:
+        kinds[run_key(a.overfit)] = "extended"
+    for a in analyses:
+        kinds[run_key(a.run)] = "train"
+    return kinds
+
+
 def resolve(profile: Profile, tasks: Sequence[str] | None, seeds: Sequence[int] | None) -> Profile:
     if tasks:
         profile = profile.with_tasks(tasks)
@@ -203,9 +219,13 @@ def execute(
     shard_plan: ShardPlan | None = None,
 ) -> tuple[tuple[AnalysisJob, ...], Outcomes, float, float]:
     """Run this process's share of the plan; return (the analysis jobs of the plan or shard, every participant's
-    failures, training seconds, analysis seconds). Collective: every rank of ``workers`` must call it."""
+    failures, training seconds, analysis seconds). Collective: every rank of ``workers`` must call it.
+
+    Progress (:mod:`repro.pipeline.progress`): each job is announced to the display, and the ticks of its loops
+    (:mod:`repro.progress_sink`) move the display while it runs; ``progress=False`` hides the bars only."""
     out = Path(out)
     train_jobs, analysis_jobs = plan_jobs(profile, describe_source(data_dir))
+    all_analyses = analysis_jobs
     if shard is not None:
         # a frozen shard plan's split (repro.pipeline.shardplan), else the round-robin deal
         analysis_jobs = (shard_plan.jobs_of(shard[0], analysis_jobs) if shard_plan is not None
@@ -214,25 +234,35 @@ def execute(
     my_train = deal(train_jobs, workers.rank, workers.world)
     my_analyses = deal(analysis_jobs, workers.rank, workers.world)
     where = f" worker {workers.rank}/{workers.world}" if workers.distributed else ""
+    kinds = job_kinds(all_analyses)
+    counts = {k: sum(kinds.get(j.key) == k for j in my_train) for k in ("train", "extended", "partner")}
+    counts["analysis"] = len(my_analyses)
+    # rank 0 speaks for the group; --no-progress (progress=False) hides the bars, never the plain lines
     bar = CostProgress(sum(j.cost for j in my_train) + sum(j.cost for j in my_analyses),
-                       f"claims {profile.name}{where}", enabled=progress and workers.rank == 0,
-                       jobs=len(my_train) + len(my_analyses))
+                       f"claims {profile.name}{where}", enabled=workers.rank == 0, bars=progress, counts=counts)
     inner_bars = progress and bar.is_tty and not workers.distributed
+    # an analysis's forward passes and Hessian-vector products, priced as jobs.analysis_cost prices them
+    per_forward = 1.0 / (3.0 * profile.pretrained.batch_size)
+    prices = {"forward": per_forward, "hvp": HVP_FORWARDS * per_forward}
     mine = Outcomes()
     try:
         t0 = time.perf_counter()
         for job in my_train:
-            reason = run_training_job(job, out, data_dir=data_dir, device=device, progress=inner_bars)
+            bar.begin(kinds.get(job.key, "train"), job.key, job.cost)
+            with progress_sink.reporting_to(bar.sink()):
+                reason = run_training_job(job, out, data_dir=data_dir, device=device, progress=inner_bars)
             if reason is not None:
                 mine.train[job.key] = reason
-            bar.advance(job.cost, f"trained {job.key}")
+            bar.end(reason)
         failures = Outcomes.union(workers.gather(mine))  # barrier: every run is on disk (or failed)
         t1 = time.perf_counter()
         for job in my_analyses:
-            reason = run_analysis_job(job, profile, out, failures.train, data_dir=data_dir, device=device)
+            bar.begin("analysis", job.key, job.cost)
+            with progress_sink.reporting_to(bar.sink(prices)):
+                reason = run_analysis_job(job, profile, out, failures.train, data_dir=data_dir, device=device)
             if reason is not None:
                 mine.analysis[job.key] = reason
-            bar.advance(job.cost, f"analysed {job.key}")
+            bar.end(reason)
         failures = Outcomes.union(workers.gather(mine))
         t2 = time.perf_counter()
     finally:

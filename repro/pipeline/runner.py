@@ -123,6 +123,9 @@ def run_claims(
             raise ReproError(f"--shard-plan splits the plan into {shard_plan.count} shards: pass --shard "
                              f"I/{shard_plan.count} with it")
         shard_plan.check_profile(profile)
+    # pinned now: the revision of the science files as this run starts (cached for the process), so that editing the
+    # tree during an hours-long run cannot relabel the numbers it computes with the edited code's revision
+    science_revision()
     group = workers if workers is not None else join_group()
     try:
         root = claims_dir(profile, out)

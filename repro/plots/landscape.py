@@ -15,9 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
-from scipy import ndimage
 
-from repro.metrics import basin_area
+from repro.metrics import basin_area, basin_mask
 from repro.plots.style import (
     ALPHA_D1,
     ALPHA_D1_AROUND,
@@ -164,9 +163,7 @@ def basin_region(surface: Any) -> tuple[np.ndarray, float] | None:
     if not np.isfinite(g).any():
         return None
     measured = basin_area(surface.alphas, surface.betas, g, eps=BASIN_EPS)
-    labels, _ = ndimage.label(np.nan_to_num(g, nan=np.inf) <= measured.threshold)
-    i, j = np.unravel_index(int(np.nanargmin(g)), g.shape)
-    return labels == labels[i, j], float(measured.threshold)
+    return basin_mask(g, measured.threshold), float(measured.threshold)
 
 
 def _draw_basin(ax: Axes, a: Any) -> None:

@@ -21,15 +21,33 @@ from repro.report.markup import Safe, el, join, table
 from repro.report.summary import readable
 
 PAPER_LAYERS, PAPER_PARAMS = 24, 335_000_000  # BERT-large (Devlin et al. 2019), the paper's model
-# The paper's side of the deviations table as this project reads it (README "Profiles": the ``paper`` profile is
-# the project's reading of the paper's setup); what the paper does not state is said to be not stated.
-PAPER_TASKS = "GLUE tasks (the paper profile: MNLI, RTE, SST-2, MRPC)"
-PAPER_DATA = "full training sets"
-PAPER_EPOCHS = "fine-tuning on the full training sets (the paper profile: ×2 epochs in its long setting)"
-PAPER_LR = "pretrained: BERT's grid {2e-5, 3e-5, 5e-5}; scratch: a larger rate of its own"
-PAPER_SEEDS = "not stated (the paper profile uses 3)"
+# The paper's side of the deviations table is read from the ``paper`` profile (repro.config: the project's reading of
+# the paper's setup, the one place it is written down), so the table and the profile cannot disagree; what the paper
+# does not state is said to be not stated.
 PAPER_HARDWARE = "GPUs (not stated further)"
 PAPER_INSTRUMENTS = "1D loss curves and 2D loss surfaces, optimisation trajectories, layer-wise curves"
+
+
+def paper_side() -> dict[str, str]:
+    """The paper column of the deviations table, from the ``paper`` profile."""
+    from repro.config import get_profile
+
+    p = get_profile("paper")
+    return {
+        "tasks": "GLUE: " + ", ".join(readable_task(t) for t in p.tasks),
+        "data size": "full training sets" if p.train_size is None else f"{p.train_size} training examples",
+        "epochs / updates": (f"{p.pretrained.epochs} epochs (both arms), batch {p.pretrained.batch_size}; §5.3's "
+                             f"extended training ×{p.overfit_epoch_factor:g} (the paper profile)"),
+        "learning rates": (f"pretrained {p.pretrained.learning_rate:g} (within BERT's fine-tuning grid); scratch "
+                           f"{p.scratch.learning_rate:g}"),
+        "seeds": f"not stated (the paper profile uses {len(p.seeds)})",
+    }
+
+
+def readable_task(task: str) -> str:
+    return {"mnli": "MNLI", "rte": "RTE", "sst2": "SST-2", "mrpc": "MRPC"}.get(task, task)
+
+
 MIN_SEEDS = 3  # claims.base: an interval of the mean effect rests on one pair per seed; fewer decide nothing
 SEEN = re.compile(r"after [^;]*results? (?:were|was|had been) seen", re.IGNORECASE)
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
@@ -195,23 +213,24 @@ def deviations(data: ReportData) -> Safe:
     rep, prov, prof = data.claims, data.claims.provenance, data.claims.profile
     examples, updates = _per_task(data)
     hyper = {arm: prof.get(arm) if isinstance(prof.get(arm), Mapping) else {} for arm in ("pretrained", "scratch")}
+    paper = paper_side()
     rows = [
         ["model", f"BERT-large: {PAPER_LAYERS} layers, {_millions(PAPER_PARAMS)} parameters",
          model_line(str(prof.get("model", "?")))],
-        ["data size", PAPER_DATA, f"{examples} training examples per task; dev ≤ "
+        ["data size", paper["data size"], f"{examples} training examples per task; dev ≤ "
                                                    f"{prof.get('dev_size', 'all')}; max length "
                                                    f"{prof.get('max_length', '—')}"],
-        ["tasks", PAPER_TASKS, ", ".join(rep.tasks)],
-        ["epochs / updates", PAPER_EPOCHS, "epochs " + ", ".join(f"{a} {h.get('epochs', '—')}"
+        ["tasks", paper["tasks"], ", ".join(rep.tasks)],
+        ["epochs / updates", paper["epochs / updates"], "epochs " + ", ".join(f"{a} {h.get('epochs', '—')}"
                                                                  for a, h in hyper.items()) + f"; updates {updates}"],
-        ["learning rates", PAPER_LR, ", ".join(f"{a} {h.get('learning_rate', '—')}" for a, h in hyper.items())],
-        ["seeds", PAPER_SEEDS, f"{len(rep.seeds)} per task and arm"],
+        ["learning rates", paper["learning rates"], ", ".join(f"{a} {h.get('learning_rate', '—')}" for a, h in hyper.items())],
+        ["seeds", paper["seeds"], f"{len(rep.seeds)} per task and arm"],
         ["hardware", PAPER_HARDWARE, prov.device],
         ["instruments", PAPER_INSTRUMENTS, "the paper's curves and surfaces, plus Hessian λ_max, trace and "
                                           "sharpness measures, each a registered comparison (see each claim)"],
     ]
     return table(["aspect", "paper", "this run"], rows, class_="deviations",
-                 caption="Deviations from the paper (the paper's side as this project's paper profile reads it)")
+                 caption="Deviations from the paper (the paper's side as the project's paper profile reads it: repro profiles show paper)")
 
 
 def limitations(data: ReportData) -> Safe:

@@ -118,7 +118,10 @@ def setup_table(data: ReportData) -> Safe:
     land = prof.get("landscape")
     if isinstance(land, Mapping):
         items.append(("landscape settings", ", ".join(f"{k} {v}" for k, v in land.items())))
-    return kv_table(items, caption="Setup and provenance")
+    # folded like the runs table: ~900-1,100 px of reference a reader opens on purpose (issue 39: report length)
+    return el("details", el("summary", f"Setup and provenance: {prof.get('name', '?')} on {prov.device}, revision "
+                                       f"{prov.git_revision}"),
+              kv_table(items, caption="Setup and provenance"))
 
 
 def _fixed(x: Any, places: int) -> str:
@@ -283,10 +286,12 @@ def claim_section(data: ReportData, claim: Any, renderer: FigureRenderer, first:
         # each minimum effect is the project's registered choice (the paper gives none); when it was registered,
         # relative to the runs whose results had been seen, is each comparison's `registered` (claims.base)
         when = {c.name: c.registered for s in claim.settings for c in s.comparisons if getattr(c, "registered", "")}
-        parts.append(el("p", "Minimum effects, each the project's registered choice: ",
-                        "; ".join(f"{readable(k)} {fmt_signed(v)}" + (f" (registered {when[k]})" if k in when else "")
-                                  for k, v in claim.thresholds.items()),
-                        class_="muted"))
+        # folded: up to ~560 px per claim of registration history (issue 39: report length)
+        parts.append(el("details", el("summary", f"Minimum effects ({len(claim.thresholds)}), each the project's "
+                                                 "registered choice"),
+                        el("p", "; ".join(f"{readable(k)} {fmt_signed(v)}"
+                                          + (f" (registered {when[k]})" if k in when else "")
+                                          for k, v in claim.thresholds.items()), class_="muted")))
     shown: dict[tuple[str, ...], str] = {}
     # each task's words in a setting's heading: those of the comparison that decided its grid cell
     by_cell = {(x.setting, x.task): x for x in cells(data.claims) if x.claim == claim.id}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repro import provenance
+from repro import progress_sink, provenance
 from repro.config import TrainConfig
 from repro.errors import CheckpointError, OutOfMemoryError, TrainingDivergedError
 from repro.landscape.evaluate import autocast_context, evaluate, model_inputs
@@ -187,6 +188,7 @@ def train(
         run = TrainRun.load(run_dir)
         if run.metrics.status == "diverged":
             raise TrainingDivergedError(run.metrics.message)
+        _say(f"reusing {_name(cfg)} ({run_dir.name}): already trained, {run.metrics.total_steps} steps")
         return run
 
     device = torch.device(device) if device is not None else provenance.default_device()
@@ -222,6 +224,7 @@ def train(
                 torch.cuda.set_rng_state(ck["cuda_rng"], device)
             state = json.loads(ck["state_json"])
             step = int(ck["step"])
+            _say(f"resuming {_name(cfg)} ({run_dir.name}) from step {step} of {total}")
         else:
             write_json(run_dir / "config.json", {"config": cfg, "provenance": provenance.collect(device)})
             theta0 = model_params(model)
@@ -309,6 +312,7 @@ def train(
                                 "from it", signum=stop.signum, step=step, total=total, run_dir=run_dir)
                         bar.update(1)
                         bar.set_postfix(loss=f"{loss_value:.4f}")
+                        progress_sink.fraction(step, total)
                         if _stop_after_step is not None and step >= _stop_after_step:
                             raise KeyboardInterrupt(f"simulated interruption after step {step}")
             except torch.cuda.OutOfMemoryError as e:
@@ -379,6 +383,20 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(  # the loader's own message, often pages long, stays on the chained cause
             f"cannot resume from {path} ({type(e).__name__}): the file is damaged or was not written by repro; delete "
             "it to restart this run from step 0 (nothing else in the run directory is lost)") from e
+
+
+def _name(cfg: TrainConfig) -> str:
+    return f"{cfg.task}/{cfg.init}/seed {cfg.seed}"
+
+
+def _say(line: str) -> None:
+    """One line on stderr that a person watching a long plan needs (a resume, a reuse), whatever the bars: through
+    tqdm when it is loaded, so a bar being drawn is not torn by it."""
+    tqdm_mod = sys.modules.get("tqdm")
+    if tqdm_mod is not None:
+        tqdm_mod.tqdm.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):  # noqa: ANN202

@@ -8,6 +8,7 @@ from conftest import synthetic_batches
 from repro.landscape import ParamVector, evaluate, filter_normalized_direction, get_params
 from repro.metrics import (
     basin_area,
+    basin_mask,
     flatness_width,
     monotonicity,
     relative_change,
@@ -147,6 +148,21 @@ def test_basin_area_every_field_on_a_small_grid() -> None:
     assert edge.cells == 4 and edge.touches_boundary
     with pytest.raises(ValueError, match="does not match"):
         basin_area(a, b[:-1], g)
+
+
+def test_basin_mask_is_the_component_of_the_minimum() -> None:
+    """The mask the figures draw is exactly the set the area counts: the minimum's 4-connected component below the
+    level; a separate pocket below the level, a diagonal neighbour and NaN are outside."""
+    g = np.array([
+        [9.0, 9.0, 9.0, 9.0, 0.5],
+        [9.0, 0.2, 0.1, 9.0, 9.0],
+        [0.3, 9.0, 0.2, np.nan, 9.0],
+        [9.0, 9.0, 9.0, 9.0, 9.0],
+    ])
+    m = basin_mask(g, 0.6)
+    assert sorted(zip(*np.nonzero(m))) == [(1, 1), (1, 2), (2, 2)]
+    assert basin_area(range(4), range(5), g, eps=0.5).cells == int(m.sum())
+    assert basin_mask(g, 100.0).sum() == 19  # everything but the NaN
 
 
 def test_surface_agreement_every_field_by_hand() -> None:
