@@ -3,8 +3,10 @@ batches for a Hugging Face sequence classifier. Copy it along with the example y
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -41,3 +43,16 @@ def make_batches(tokenizer: Any, examples: list[tuple[int, str]], batch_size: in
         batch["labels"] = torch.tensor([y for y, _ in chunk])
         out.append(batch)
     return out
+
+
+def run(main: Callable[[], int]) -> NoReturn:
+    """Run an example's ``main``: a user error (a model that cannot be loaded offline, bad data) is one line and exit
+    2, as with the ``repro`` command; a bug keeps its traceback."""
+    from repro.errors import ReproError
+
+    try:
+        code = main()
+    except ReproError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 2
+    raise SystemExit(code)

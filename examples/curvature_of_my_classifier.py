@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import make_batches, read_examples  # noqa: E402
+from _data import make_batches, read_examples, run  # noqa: E402
 
 from repro.curvature import (  # noqa: E402
     HessianOperator,
@@ -28,6 +28,7 @@ from repro.curvature import (  # noqa: E402
 )
 from repro.models import load_model, load_tokenizer, parameter_groups  # noqa: E402
 from repro.plots import figure_png, plot_spectral_density  # noqa: E402
+from repro.preflight import check_model  # noqa: E402
 from repro.storage import to_json_dict, write_json  # noqa: E402
 
 
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/examples/curvature", help="directory for density.json and density.png")
     args = p.parse_args(argv)
+    for name in filter(None, (args.model, getattr(args, "start", None))):
+        check_model(name)  # offline first: a hub id with no network fails in seconds, not after minutes of retries
 
     model = load_model(args.model, "pretrained", args.num_labels, args.seed,
                        attn_implementation="sdpa" if args.finite_difference else "eager").eval()
@@ -82,4 +85,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import make_batches, read_examples  # noqa: E402
+from _data import make_batches, read_examples, run  # noqa: E402
 
 from repro.landscape import (  # noqa: E402
     compute_curve,
@@ -31,6 +31,7 @@ from repro.landscape import (  # noqa: E402
 from repro.models import load_model, load_tokenizer, parameter_groups  # noqa: E402
 from repro.plots import figure_png  # noqa: E402
 from repro.plots.style import new_figure  # noqa: E402
+from repro.preflight import check_model  # noqa: E402
 from repro.storage import write_json  # noqa: E402
 
 
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/examples/landscape")
     args = p.parse_args(argv)
+    for name in filter(None, (args.model, getattr(args, "start", None))):
+        check_model(name)  # offline first: a hub id with no network fails in seconds, not after minutes of retries
 
     model = load_model(args.model, "pretrained", args.num_labels, args.seed).eval()
     batch_sets = {"train": make_batches(load_tokenizer(args.model), read_examples(args.data), args.batch_size)}
@@ -83,4 +86,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main)

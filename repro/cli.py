@@ -77,7 +77,14 @@ def _validate(prof, args: argparse.Namespace) -> None:
 
 def _check_out(out: Path) -> None:
     """``--out`` is where claims run directories go, not one of them: given a run directory (it holds profile.json
-    or claims.json), a new run would nest inside it silently (issue 40)."""
+    or claims.json), a new run would nest inside it silently (issue 40). A file, or a folder this user cannot write,
+    is refused here, before the plan prints, not when the first directory is made."""
+    if out.exists() and not out.is_dir():
+        raise ReproError(f"--out {out} is a file: choose an --out that is a directory this user can write (not a file)")
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ReproError(f"--out {out}: {existing} is not writable by this user; choose an --out (and --data-dir) "
+                         f"this user can read and write")
     if (out / "profile.json").is_file() or (out / "claims.json").is_file():
         raise ReproError(f"--out {out} is a claims run directory (it holds "
                          f"{'profile.json' if (out / 'profile.json').is_file() else 'claims.json'}); pass the folder "
@@ -103,6 +110,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if setting is None:
         raise ReproError(f"unknown setting {args.setting!r} for profile {prof.name}; known: "
                          f"{', '.join(s.name for s in prof.settings)}")
+    from repro.preflight import check_data, check_model
+
+    check_data((args.task,), data_dir)  # before the run directory is created (issue 40)
+    if args.init == "pretrained":
+        check_model(prof.model)
     cfg = prof.train_config(args.task, args.init, args.seed, setting, data_source=describe_source(data_dir))
     rd = run_dir_for(Path(args.out), cfg)
     reused = (rd / "metrics.json").exists()
@@ -141,6 +153,10 @@ def cmd_claims(args: argparse.Namespace) -> int:
         raise ReproError(f"--workers {args.workers}: must be at least 1")
     prof = _profile(args)
     _check_out(Path(args.out))
+    from repro.preflight import preflight
+
+    # every check that needs no work, before the plan prints or a directory is created (issue 40)
+    preflight(prof.with_tasks(args.tasks) if args.tasks is not None else prof, _data_dir(args))
     kwargs = {"out": Path(args.out), "data_dir": _data_dir(args), "device": args.device, "tasks": args.tasks,
               "seeds": args.seeds, "progress": not args.no_progress, "shard": shard, "shard_plan": shard_plan}
     from repro.pipeline.threads import apply_threads, resolve_threads
