@@ -216,10 +216,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from repro.pipeline.revision import science_revision
     from repro.report import write_report
 
+    from repro.report.data import load_report_data
+
+    missing = load_report_data(run_dir, claims).missing_evidence()
     # this code's science revision: the report says so when the claims were evaluated by other science code
     path = write_report(run_dir, Path(args.output) if args.output else None, claims,
                         science_revision=science_revision())
     print(f"report: {path}")
+    if missing:
+        print(f"warning: {missing}", file=sys.stderr)
     return 0
 
 

@@ -348,6 +348,30 @@ def test_superseded_run_carries_a_banner(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("placeholder_images")
+def test_a_report_missing_its_evidence_says_so_on_screen_and_on_the_command_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`repro report` on a directory that lacks the analyses claims.json names (e.g. reports/cpu, whose evidence is
+    in reports/cpu/evidence) must not look complete: a banner on the first screen and one warning line, naming the
+    directory that holds them (issue 40); a complete run has neither."""
+    from repro.cli import main
+
+    pub = tmp_path / "pub"
+    shutil.copytree(SMOKE, pub / "evidence")
+    shutil.copy(SMOKE / "claims.json", pub / "claims.json")
+    assert main(["report", str(pub), "-o", str(tmp_path / "partial.html")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    n = len(list((SMOKE / "analysis").glob("*.json")))
+    assert len(err) == 1 and err[0].startswith(f"warning: {n} of {n} analyses and "), err
+    assert f"they may be under {pub / 'evidence'} (pass it as RUN_DIR" in err[0]
+    head = _first_screen((tmp_path / "partial.html").read_text(encoding="utf-8"))
+    assert head.count('class="banner missing"') == 1 and "figures drawn from them" in head
+    assert main(["report", str(pub / "evidence"), "--claims", str(pub / "claims.json"), "-o",
+                 str(tmp_path / "full.html")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert 'class="banner missing"' not in (tmp_path / "full.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.usefixtures("placeholder_images")
 def test_data_notes_are_banners_on_the_first_screen_escaped(tmp_path: Path) -> None:
     """Every data note claims.json records (repro.data.data_notes, e.g. the MNLI excerpt's training pairs from the
     mismatched dev set) is a banner above the title, as text: a note is data, never markup."""

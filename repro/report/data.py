@@ -43,6 +43,25 @@ class ReportData:
     def tasks(self) -> list[str]:
         return list(self.claims.tasks)
 
+    def missing_evidence(self) -> str:
+        """One line when results claims.json names are not under the run directory (its figures cannot be drawn),
+        with where they may be; ``""`` when every analysis and training record loaded. A report from the wrong
+        directory renders its verdicts and tables with most figures missing: it must say so, not look complete."""
+        wanted = [(r.summary.analysis, r.analysis) for r in self.runs if r.summary.analysis]
+        trained = [(r.summary.run_dir, r.metrics) for r in self.runs if r.summary.run_dir]
+        lost_a = sum(1 for _, a in wanted if a is None)
+        lost_m = sum(1 for _, m in trained if m is None)
+        if not lost_a and not lost_m:
+            return ""
+        parts = [f"{lost_a} of {len(wanted)} analyses" if lost_a else "",
+                 f"{lost_m} of {len(trained)} training records" if lost_m else ""]
+        what = (" (the landscape, curvature and layer figures)" if lost_a else "") + (
+            " (the training curves)" if lost_m and not lost_a else "")
+        hint = next((f"; they may be under {d} (pass it as RUN_DIR, with --claims for this claims.json)"
+                     for d in sorted(p.parent for p in self.root.glob("*/analysis") if p.is_dir()) if lost_a), "")
+        return (f"{' and '.join(filter(None, parts))} that claims.json names are not under {self.root}, so the "
+                f"figures drawn from them{what} are missing{hint}")
+
 
 def _inside(root: Path, rel: str) -> Path:
     """``root / rel``, refusing paths that leave the run directory (the report only reads its own run)."""

@@ -54,6 +54,10 @@ def banners(data: ReportData, note: str) -> list[Safe]:
     # excerpt's training pairs come from the mismatched dev set), recorded in claims.json by the run
     for text in getattr(data.claims, "data_notes", ()):
         out.append(el("div", el("strong", "Data. "), text, class_="banner data", role="note"))
+    missing = data.missing_evidence()
+    if missing:  # never a silent partial report (issue 40)
+        out.append(el("div", el("strong", "Incomplete. "), missing[0].upper() + missing[1:] + ".",
+                      class_="banner missing", role="note"))
     return out
 
 

@@ -234,7 +234,7 @@ header.first-screen h1 { margin: .2rem 0 .1rem; font-size: clamp(1.2rem, 2.6vw, 
 .banner { padding: .45rem .8rem; border-radius: 6px; margin: .3rem 0; font-size: .9rem; }
 .banner.superseded { background: #fdecea; border: 1px solid var(--bad); }
 .banner.smoke { background: #fff6e0; border: 1px solid var(--maybe); }
-.banner.data { background: #fff6e0; border: 1px solid var(--maybe); }
+.banner.data, .banner.missing { background: #fff6e0; border: 1px solid var(--maybe); }
 .banner.schema { background: var(--soft); border: 1px solid var(--line); color: var(--muted); }
 p.overall { margin: .1rem 0 .3rem; font-size: 1.05rem; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0 .8rem; margin: .2rem 0; font-size: .82rem; }
