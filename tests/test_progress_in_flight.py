@@ -129,6 +129,25 @@ def test_the_eta_waits_for_enough_work_and_time_then_extrapolates_the_whole_run(
         "under a minute left"
 
 
+def test_the_eta_of_a_resumed_plan_counts_only_the_work_done_now() -> None:
+    """A rerun reuses finished jobs in no time (they tick nothing): the rate is that of the work this process does,
+    so with half the plan on disk and a quarter of it done in 10 minutes, 30 minutes are left, not 3 min 20 s."""
+    clock = _Clock()
+    bar = CostProgress(100.0, "p", stream=io.StringIO(), counts={"train": 3}, clock=clock)
+    bar.begin("train", "cached", 50.0)
+    bar.end()  # no tick: reused from disk
+    bar.begin("train", "half", 50.0)
+    with progress_sink.reporting_to(bar.sink()):
+        clock.t += 600.0
+        progress_sink.fraction(1, 2)
+    assert bar.fraction() == pytest.approx(0.75)
+    assert bar.eta_seconds() == pytest.approx(600.0 * 0.25 / 0.25)
+    failed = CostProgress(100.0, "q", stream=io.StringIO(), counts={"train": 2}, clock=clock)
+    failed.begin("train", "boom", 50.0)
+    failed.end(error="RuntimeError")  # a job that failed at once is not reused work; it is not excluded
+    assert failed.reused == 0.0
+
+
 def test_the_lines_count_runs_and_analyses_and_name_each_kind_of_job() -> None:
     clock, stream = _Clock(), io.StringIO()
     counts = {"train": 1, "extended": 1, "partner": 1, "analysis": 1}

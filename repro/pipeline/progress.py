@@ -100,6 +100,7 @@ class CostProgress:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = enabled and bars and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.done = 0.0
+        self.reused = 0.0  # cost of the jobs that ended without a tick: already on disk, they took no work
         self.finished: dict[str, int] = dict.fromkeys(self.counts, 0)
         self.current: tuple[str, str, float] | None = None  # (kind, name, cost) of the running job
         self.job_fraction = 0.0
@@ -133,11 +134,15 @@ class CostProgress:
         return min(1.0, (self.done + running) / self.total)
 
     def eta_seconds(self) -> float | None:
-        """``elapsed × (1 − f) / f`` once f ≥ ETA_MIN_FRACTION and ETA_MIN_SECONDS have passed, else None."""
+        """``elapsed × (1 − f) / w`` once w ≥ ETA_MIN_FRACTION and ETA_MIN_SECONDS have passed, else None, where w
+        is the fraction of the work *done in this process*: f less the jobs that ended without a tick (reused from
+        disk, as when a run is resumed). Counting those as work done in no time made a resumed run's ETA a fraction
+        of the truth."""
         f, elapsed = self.fraction(), self.clock() - self.start
-        if f < ETA_MIN_FRACTION or elapsed < ETA_MIN_SECONDS or f >= 1.0:
+        w = f if self.by_jobs else f - self.reused / self.total
+        if w < ETA_MIN_FRACTION or elapsed < ETA_MIN_SECONDS or f >= 1.0:
             return None
-        return elapsed * (1.0 - f) / f
+        return elapsed * (1.0 - f) / w
 
     def _plan(self) -> str:
         """"18 training runs (12 normal, 4 extended (overfitting), 2 cross-task partner) and 6 analyses to do"."""
@@ -204,6 +209,8 @@ class CostProgress:
         what = self._what()
         took = _hms(self.clock() - self._job_start)
         self.done = min(self.total, self.done + cost)
+        if self.job_fraction == 0.0 and error is None:
+            self.reused += cost
         self.finished[kind] = self.finished.get(kind, 0) + 1
         self.current, self.job_fraction = None, 0.0
         verb = f"FAILED {what} after {took}: {error}" if error else f"done  {what} in {took}"
