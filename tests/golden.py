@@ -77,10 +77,13 @@ def reevaluate(root: Path) -> Path:
 
     runs = tuple(dataclasses.replace(r, **convergence_fields(arms[r.setting, r.task, r.init, r.seed]))
                  if (r.setting, r.task, r.init, r.seed) in arms else r for r in report.runs)
+    from repro.pipeline.revision import science_revision
     from repro.results import SCHEMA_VERSION
 
+    # evaluated now, by this code: the file says so (schema version and science revision of the evaluating code)
     write_json(root / "claims.json", dataclasses.replace(report, claims=claims, runs=runs,
-                                                         schema_version=SCHEMA_VERSION))
+                                                         schema_version=SCHEMA_VERSION,
+                                                         science_revision=science_revision()))
     return root / "claims.json"
 
 

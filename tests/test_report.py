@@ -392,10 +392,15 @@ def test_data_notes_are_banners_on_the_first_screen_escaped(tmp_path: Path) -> N
 
 
 @pytest.mark.usefixtures("placeholder_images")
-def test_old_schema_is_one_line_on_the_page() -> None:
+def test_old_schema_is_one_line_on_the_page(tmp_path: Path) -> None:
     from repro.report import render_report
 
-    head = _first_screen(render_report(SMOKE))
+    root = shutil.copytree(SMOKE, tmp_path / "run")  # the smoke run as written before schema versioning
+    raw = json.loads((root / "claims.json").read_text(encoding="utf-8"))
+    del raw["schema_version"], raw["science_revision"]
+    (root / "claims.json").write_text(json.dumps(raw), encoding="utf-8")
+    assert 'class="banner schema"' not in _first_screen(render_report(SMOKE))  # the committed one is versioned
+    head = _first_screen(render_report(root))
     assert head.count('class="banner schema"') == 1 and "no schema_version" in head
     # one line under the title, not a notice above it
     assert head.index("<h1") < head.index('class="banner schema"') < head.index('id="overall"')
