@@ -254,8 +254,8 @@ def test_the_check_needs_no_network(monkeypatch) -> None:  # noqa: ANN001
 #   comparisons; RTE and MNLI were not piloted, so their generalisation is unknown (the profile cannot pass while
 #   nothing says their scratch arms beat the majority rate), and without a reference so is everything else.
 # * workstation: one analysed task (SST-2); 13 seed checks and SST-2's 3 generalisation checks pass on the rate
-#   pilot's dev accuracies; without its claims pilot (reports/pilots/workstation/, not yet run) everything else is
-#   unknown. Against the cpu run (an estimate): the 2 convergence checks and the 2 imprecise §7 checks on SST-2 fail.
+#   pilot's dev accuracies; without a reference everything else is unknown (its committed claims pilot, which
+#   `profiles check` reads by default, is pinned in test_the_workstation_check_against_its_committed_pilot). Against the cpu run (an estimate): the 2 convergence checks and the 2 imprecise §7 checks on SST-2 fail.
 # * paper: seeds pass; no pilot, no reference: every other check unknown.
 # * cpu-2026-11 vs its own run (re-evaluated under v3): fails where the design cannot decide (scale-aware basins censored on
 #   both sides, §5.3/§6 arms that do not generalise, pretrained arms not converged by the v3 rule in the base
@@ -288,6 +288,22 @@ def test_every_registered_profiles_outcome_is_pinned(name: str, reference: str |
     d = check_profile(get_profile(name), FIXTURES / reference if reference else None, data_dir=glue)
     s = d.summary()
     assert (s[PASS], s[FAIL], s[UNKNOWN], s[SCOPED], d.passes) == PINNED[name, reference], format_decidability(d)
+
+
+def test_the_workstation_check_against_its_committed_pilot(glue) -> None:  # noqa: ANN001
+    """reports/pilots/workstation (2026-12-08: seeds 100-101 at the 10-epoch recipe, reports/pilots/README.md): every
+    arm learned and converged, and 2 pairs' spread predicts 6 primaries too imprecise at 5 seeds, §5.3 constant, the
+    scale-aware basin with one valid pair unknown -- the reason the workstation plan is not frozen yet. Update with
+    the pilot (and reports/pilots/workstation-check.txt)."""
+    from claims.decidability import committed_pilot
+
+    pilot = committed_pilot("workstation")
+    assert pilot is not None
+    d = check_profile(get_profile("workstation"), pilot, data_dir=glue)
+    s = d.summary()
+    assert (s[PASS], s[FAIL], s[UNKNOWN], s[SCOPED], d.passes) == (36, 7, 1, 0, False), format_decidability(d)
+    assert _by(d, "converged", "final_train_loss", "sst2").status == PASS
+    assert _by(d, "precision", "layer_width_normalized", "sst2").status == FAIL
 
 
 def test_a_run_is_a_profiles_own_under_its_former_name_but_not_the_new_profiles_of_that_name() -> None:
