@@ -142,6 +142,11 @@ def test_the_eta_of_a_resumed_plan_counts_only_the_work_done_now() -> None:
         progress_sink.fraction(1, 2)
     assert bar.fraction() == pytest.approx(0.75)
     assert bar.eta_seconds() == pytest.approx(600.0 * 0.25 / 0.25)
+    slow = CostProgress(100.0, "s", stream=io.StringIO(), counts={"train": 2}, clock=clock)
+    slow.begin("train", "untick", 50.0)
+    clock.t += progress_mod.REUSED_SECONDS
+    slow.end()  # no tick, but it took time: computed work (a loop without ticks), kept in the rate
+    assert slow.reused == 0.0
     failed = CostProgress(100.0, "q", stream=io.StringIO(), counts={"train": 2}, clock=clock)
     failed.begin("train", "boom", 50.0)
     failed.end(error="RuntimeError")  # a job that failed at once is not reused work; it is not excluded

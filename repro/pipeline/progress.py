@@ -35,6 +35,7 @@ BAR_WIDTH = 20  # fixed, before the text: a bar sized to the columns left by lon
 ETA_MIN_FRACTION = 0.01
 ETA_MIN_SECONDS = 60.0
 IN_JOB_CAP = 0.99  # a job shows at most this fraction of its cost until it ends
+REUSED_SECONDS = 2.0  # a job that ends this fast without a tick was reused from disk (loading JSON), not computed
 
 # What each job is, as a person would name it (repro.pipeline.plan.job_kinds tells them apart).
 KINDS: dict[str, str] = {
@@ -135,8 +136,8 @@ class CostProgress:
 
     def eta_seconds(self) -> float | None:
         """``elapsed × (1 − f) / w`` once w ≥ ETA_MIN_FRACTION and ETA_MIN_SECONDS have passed, else None, where w
-        is the fraction of the work *done in this process*: f less the jobs that ended without a tick (reused from
-        disk, as when a run is resumed). Counting those as work done in no time made a resumed run's ETA a fraction
+        is the fraction of the work *done in this process*: f less the jobs that ended within ``REUSED_SECONDS``
+        without a tick (reused from disk, as when a run is resumed). Counting those as work done in no time made a resumed run's ETA a fraction
         of the truth."""
         f, elapsed = self.fraction(), self.clock() - self.start
         w = f if self.by_jobs else f - self.reused / self.total
@@ -209,7 +210,7 @@ class CostProgress:
         what = self._what()
         took = _hms(self.clock() - self._job_start)
         self.done = min(self.total, self.done + cost)
-        if self.job_fraction == 0.0 and error is None:
+        if self.job_fraction == 0.0 and error is None and self.clock() - self._job_start < REUSED_SECONDS:
             self.reused += cost
         self.finished[kind] = self.finished.get(kind, 0) + 1
         self.current, self.job_fraction = None, 0.0
