@@ -218,10 +218,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from repro.report.data import load_report_data
 
-    missing = load_report_data(run_dir, claims).missing_evidence()
+    data = load_report_data(run_dir, claims)  # read once: the page and the warning below come from it
+    missing = data.missing_evidence()
     # this code's science revision: the report says so when the claims were evaluated by other science code
     path = write_report(run_dir, Path(args.output) if args.output else None, claims,
-                        science_revision=science_revision())
+                        science_revision=science_revision(), data=data)
     print(f"report: {path}")
     if missing:
         print(f"warning: {missing}", file=sys.stderr)

@@ -122,7 +122,14 @@ def analysis_cost(profile: Profile, with_surface: bool = True, *, science_v3: bo
         forwards += widths * 2 * (ls.width_ladder + ls.width_bisection_steps) * ls.eval_train_size
         if with_surface:
             forwards += V3_LAYER_GROUPS * 2 * ls.eval_dev_size
-    return forwards / (3.0 * profile.pretrained.batch_size)
+    return forwards * forward_price(profile)
+
+
+def forward_price(profile: Profile) -> float:
+    """The cost, in step-equivalents, of one example through one no-grad forward pass: a training step is a forward
+    and backward of one batch, about three forward passes of ``batch_size`` examples. The plan's analysis costs and
+    the progress display's pricing of an analysis's ticks (repro.pipeline.plan.execute) both use it."""
+    return 1.0 / (3.0 * profile.pretrained.batch_size)
 
 
 def plan_jobs(profile: Profile, data_source: str) -> tuple[tuple[TrainJob, ...], tuple[AnalysisJob, ...]]:

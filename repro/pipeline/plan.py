@@ -37,7 +37,16 @@ from claims.analysis import RunAnalysis, analysis_path, analyze_run
 from claims.base import Pair
 from claims.evidence import RunEvidence, pairs_of
 from repro.pipeline.distributed import SINGLE, Workers
-from repro.pipeline.jobs import HVP_FORWARDS, AnalysisJob, TrainJob, deal, needed_training, plan_jobs, run_key
+from repro.pipeline.jobs import (
+    HVP_FORWARDS,
+    AnalysisJob,
+    TrainJob,
+    deal,
+    forward_price,
+    needed_training,
+    plan_jobs,
+    run_key,
+)
 from repro.pipeline.progress import CostProgress
 from repro.pipeline.shardplan import ShardPlan
 
@@ -242,7 +251,7 @@ def execute(
                        f"claims {profile.name}{where}", enabled=workers.rank == 0, bars=progress, counts=counts)
     inner_bars = progress and bar.is_tty and not workers.distributed
     # an analysis's forward passes and Hessian-vector products, priced as jobs.analysis_cost prices them
-    per_forward = 1.0 / (3.0 * profile.pretrained.batch_size)
+    per_forward = forward_price(profile)
     prices = {"forward": per_forward, "hvp": HVP_FORWARDS * per_forward}
     mine = Outcomes()
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from repro.report.data import load_report_data
+from repro.report.data import ReportData, load_report_data
 from repro.report.figures import FigureRenderer
 from repro.report.header import first_screen, run_note
 from repro.report.markup import Safe, el, join, page
@@ -41,13 +41,14 @@ def _rel(target: Path, start: Path) -> str:
 
 
 def render_report(run_dir: Path, claims_path: Path | None = None, output: Path | None = None,
-                  science_revision: str | None = None) -> str:
+                  science_revision: str | None = None, data: ReportData | None = None) -> str:
     """The report page as a string, from saved results in ``run_dir`` only (verdicts from ``claims_path`` when
     given). ``output`` (where the page will be written) places the links to claims.json and the index.
     ``science_revision`` is the running code's (repro.pipeline.revision): given, a claims.json that records
-    another one says so under the title."""
+    another one says so under the title. ``data``: those results already loaded by the caller
+    (:func:`load_report_data` of the same ``run_dir`` and ``claims_path``), not read again."""
     run_dir = Path(run_dir)
-    data = load_report_data(run_dir, claims_path)
+    data = data if data is not None else load_report_data(run_dir, claims_path)
     rep = data.claims
     out_dir = (Path(output).parent if output is not None else run_dir).resolve()
     claims_file = (Path(claims_path) if claims_path is not None else run_dir / CLAIMS_FILE).resolve()
@@ -75,10 +76,11 @@ def render_report(run_dir: Path, claims_path: Path | None = None, output: Path |
 
 
 def write_report(run_dir: Path, output: Path | None = None, claims_path: Path | None = None,
-                 science_revision: str | None = None) -> Path:
-    """Write the report of ``run_dir`` to ``output`` (default ``run_dir/report.html``) atomically; return its path."""
+                 science_revision: str | None = None, data: ReportData | None = None) -> Path:
+    """Write the report of ``run_dir`` to ``output`` (default ``run_dir/report.html``) atomically; return its path.
+    ``data`` as for :func:`render_report`."""
     run_dir = Path(run_dir)
     out = Path(output) if output is not None else run_dir / REPORT_FILE
-    atomic_write_text(out, render_report(run_dir, claims_path, out, science_revision))
+    atomic_write_text(out, render_report(run_dir, claims_path, out, science_revision, data))
     out.chmod(0o644)  # a page to publish: readable by a web server or another user, unlike the temp file's 0600
     return out
